@@ -27,7 +27,7 @@ template <class T>
 class [[nodiscard]] result {
  public:
   result(T value) : v_(std::move(value)) {}
-  result(error err) : v_(std::move(err)) {}
+  result(ccrec::error err) : v_(std::move(err)) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -62,7 +62,7 @@ template <>
 class [[nodiscard]] result<void> {
  public:
   result() = default;
-  result(error err) : err_(std::move(err)), failed_(true) {}
+  result(ccrec::error err) : err_(std::move(err)), failed_(true) {}
 
   bool ok() const { return !failed_; }
   explicit operator bool() const { return ok(); }
