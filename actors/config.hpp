@@ -1,0 +1,76 @@
+// engine_config: everything a running engine is told, from defaults, a TOML
+// file and the command line (in that order of precedence, lowest first).
+//
+// Plain data; no actor, no I/O except load_config_file(). The operator
+// secret for the key-encrypting key is NOT part of the file format: it comes
+// from the environment or a file descriptor (see apps/), never from argv.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace ccrec::crypto {
+class secret_bytes;
+}
+
+namespace ccrec {
+
+// One recording schedule. A call matches when every filter given matches;
+// among matching schedules that want the call, the highest priority wins.
+struct schedule {
+  std::string name;
+  // "all": every matching call; "percentage": each matching call with
+  // probability percentage/100; "count": the first `count` matching calls;
+  // "on_demand": never automatically, only by recording_control.
+  std::string mode = "all";
+  int priority = 0;
+  double percentage = 100.0;
+  std::int64_t count = 0;
+  std::vector<std::string> agents;  // empty: any agent
+  std::vector<std::string> queues;  // empty: any queue
+  std::string direction = "any";    // "inbound", "outbound", "internal", "any"
+  bool screen = false;              // record the agent's screen too
+  std::int64_t min_seconds = 0;     // shorter recordings are discarded
+  std::int64_t max_seconds = 0;     // 0: no limit; else stop at this length
+  std::int64_t retention_days = 0;  // 0: keep forever
+};
+
+struct engine_config {
+  std::string data_dir = "ccrec-data";  // recordings/ and the SQLite file live here
+  std::string db;                       // empty: sqlite:<data_dir>/ccrec.db
+  std::string cti_endpoint = "tcp://127.0.0.1:5570";
+  std::string media_host = "127.0.0.1";  // address the media sockets bind
+  std::uint16_t media_port_low = 40000;
+  std::uint16_t media_port_high = 44999;
+  bool encryption = true;
+  // Argon2id cost for the passphrase KEK: "moderate" (default) or "test"
+  // (minimum cost, for test suites only). Fixed for a database at its first
+  // start; later starts use the stored profile.
+  std::string kdf_profile = "moderate";
+  std::shared_ptr<crypto::secret_bytes> kek_secret;  // from env / fd
+  std::vector<schedule> schedules;                   // empty: record all calls
+  std::uint64_t random_seed = 0;                     // 0: seeded from the OS
+  std::int64_t flush_interval_ms = 1000;  // seal a chunk at least this often
+  std::int64_t late_grace_ms = 2000;      // keep a closed port counting late RTP
+  std::int64_t db_probe_interval_ms = 2000;
+  std::int64_t cti_request_timeout_ms = 5000;
+
+  std::string database_uri() const;    // db, or the default SQLite file
+  std::string recordings_dir() const;  // <data_dir>/recordings
+};
+
+// Reads a TOML file over `base`; unknown keys are an error naming the key,
+// so that a typo never silently changes what is recorded.
+result<engine_config> load_config_file(const std::string& path, engine_config base);
+
+// Parses "LOW-HIGH" into the media port range.
+result<void> parse_port_range(const std::string& text, engine_config& cfg);
+
+// Checks values that do not depend on the environment (ranges, names).
+result<void> validate_config(const engine_config& cfg);
+
+}  // namespace ccrec

@@ -1,0 +1,42 @@
+// media_receiver — the UDP ports where RTP legs and screen streams arrive.
+//
+// Owns:      the media port pool and one I/O thread (media_io) that receives
+//            datagrams in batches (recvmmsg over epoll), parses RTP, runs a
+//            leg_tracker per leg, encodes raw records, and hands each writer
+//            a write_batch every batch_bytes or batch_interval_ms. Packets
+//            never travel as actor messages: that is what keeps thousands of
+//            legs at 50 packets/s cheap.
+// Takes:     (open_atom, open_media)        -> vector<media_endpoint>
+//            (close_atom, string rec_id)    -> media_closed, after the last
+//                                              batch was sent to the writers
+//            (pause_atom, string rec_id)    drop media, write a marker
+//            (resume_atom, string rec_id)   take media again
+//            (status_atom)                  -> (uint64 packets, uint64 invalid,
+//                                              uint64 after_end, uint64 open_ports)
+// Sends:     (write_atom, write_batch) to the writers of each recording.
+// Failure:   no free port: engine_errc::busy. Garbage datagrams are counted
+//            per leg and dropped. A closed leg's port keeps counting RTP that
+//            outlives the call for late_grace_ms, then is released.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <caf/all.hpp>
+
+namespace ccrec {
+
+struct media_receiver_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port_low = 40000;
+  std::uint16_t port_high = 44999;
+  std::int64_t late_grace_ms = 2000;
+  std::size_t batch_bytes = 32 * 1024;
+  std::int64_t batch_interval_ms = 250;
+  int socket_receive_buffer = 256 * 1024;
+};
+
+caf::behavior media_receiver(caf::event_based_actor* self, media_receiver_options opts);
+
+}  // namespace ccrec
