@@ -64,12 +64,19 @@ class raw_decoder {
   std::uint64_t records() const { return records_; }
 
  private:
+  result<void> fail(std::string code, std::string message);
+  result<void> check_magic();
+  result<void> decode_records();
+
   record_sink sink_;
   std::vector<std::uint8_t> buf_;
   bool magic_ok_ = false;
   bool failed_ = false;
   std::uint64_t consumed_ = 0;
   std::uint64_t records_ = 0;
+  std::size_t pos_ = 0;  // bytes of buf_ already decoded
+  raw_record current_;   // reused so steady-state decoding does not allocate
+  ccrec::error error_;   // the failure, repeated by every later call
 };
 
 }  // namespace ccrec::media
