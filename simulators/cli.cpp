@@ -1,0 +1,248 @@
+#include "simulators/cli.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "media/rtp.hpp"
+#include "simulators/call_player.hpp"
+#include "simulators/cti_client.hpp"
+#include "simulators/loopback.hpp"
+#include "simulators/manifest.hpp"
+#include "simulators/pcap_reader.hpp"
+#include "simulators/synth.hpp"
+
+namespace ccrec::pbxsim {
+namespace {
+
+constexpr double default_timeout_s = 5.0;
+constexpr double ms_per_s = 1000.0;
+
+struct common_args {
+  std::string cti = default_cti_endpoint;
+  double timeout_s = default_timeout_s;
+  std::string manifest;
+  std::vector<std::string> agents;
+  std::vector<std::string> queues;
+  double hold_at_s = 0.0;
+  double hold_for_s = 0.0;
+  double speed = 1.0;
+  int stagger_ms = 0;
+  std::string log_level = "info";
+  CLI::Option* hold_at_option = nullptr;
+};
+
+struct replay_args {
+  std::vector<std::string> pcaps;
+};
+
+struct synth_args {
+  std::size_t calls = 0;
+  double duration_s = 0.0;
+  std::size_t concurrency = 0;
+  std::string codec = "pcmu";
+  std::uint64_t seed = 1;
+};
+
+void add_common_options(CLI::App& cmd, common_args& a) {
+  cmd.add_option("--cti", a.cti,
+                 "engine's CTI endpoint (ZeroMQ ROUTER); only tcp://127.0.0.1:PORT, "
+                 "tcp://localhost:PORT, tcp://[::1]:PORT, ipc:// or inproc:// are accepted")
+      ->capture_default_str();
+  cmd.add_option("--timeout", a.timeout_s, "seconds to wait for the engine's reply to each event")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--manifest", a.manifest,
+                 "write a JSON manifest of everything sent (calls, recording ids, per-leg "
+                 "packets and payload hashes) to FILE");
+  cmd.add_option("--agent", a.agents,
+                 "agent name(s) to use, round robin per concurrent call slot "
+                 "(default agent-1001, agent-1002, ...)");
+  cmd.add_option("--queue", a.queues,
+                 "queue name(s), round robin per call (default sales, support)");
+  a.hold_at_option = cmd.add_option("--hold-at", a.hold_at_s,
+                                    "put each call on hold SECONDS of call time after its first "
+                                    "packet (call_held; no RTP until call_retrieved)")
+                         ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--hold-for", a.hold_for_s, "seconds of call time each call stays on hold")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(a.hold_at_option);
+  cmd.add_option("--speed", a.speed,
+                 "play calls X times faster than captured (1 = real time); pacing follows the "
+                 "capture's own packet times divided by X")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--stagger", a.stagger_ms, "start call i no earlier than i*MS milliseconds in")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--log-level", a.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = std::make_shared<spdlog::logger>(
+      "pbxsim", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  logger->set_level(spdlog::level::from_str(level));
+  spdlog::set_default_logger(std::move(logger));
+}
+
+run_options to_run_options(const common_args& a) {
+  run_options o;
+  o.speed = a.speed;
+  o.stagger = std::chrono::milliseconds(a.stagger_ms);
+  o.agents = a.agents;
+  o.queues = a.queues;
+  if (*a.hold_at_option)
+    o.hold_at_s = a.hold_at_s;
+  o.hold_for_s = a.hold_for_s;
+  return o;
+}
+
+// Checked before the run, so a bad path fails as usage, not after the calls.
+bool manifest_writable(const std::string& path) {
+  if (path.empty())
+    return true;
+  std::ofstream probe(path, std::ios::app);
+  return static_cast<bool>(probe);
+}
+
+int run(const common_args& a, const std::string& mode, const std::vector<media_call>& calls,
+        const run_options& options, std::ostream& out) {
+  const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * ms_per_s));
+  auto cti = cti_client::connect(a.cti, timeout);
+  if (!cti) {
+    std::cerr << "ccrec-pbxsim: " << cti.error().message << "\n";
+    return cti.error().code == "refused_endpoint" ? exit_usage : exit_engine_failed;
+  }
+
+  const auto report = run_calls(**cti, calls, options, [&out](const call_report& c) {
+    out << summarize_call(c) << std::endl;
+  });
+
+  std::size_t ok_calls = 0;
+  for (const auto& c : report.calls)
+    ok_calls += c.ok;
+  for (const auto& e : report.errors)
+    std::cerr << "ccrec-pbxsim: " << e << "\n";
+  out << ok_calls << " of " << calls.size() << " calls ok" << std::endl;
+
+  if (!a.manifest.empty()) {
+    const auto json = manifest_json(report, {mode, a.cti, a.speed});
+    if (auto written = write_manifest(a.manifest, json); !written) {
+      std::cerr << "ccrec-pbxsim: " << written.error().message << "\n";
+      return exit_engine_failed;
+    }
+  }
+  return report.ok ? exit_ok : exit_engine_failed;
+}
+
+int preflight(const common_args& a) {
+  setup_logging(a.log_level);
+  if (auto ok = check_cti_endpoint(a.cti); !ok) {
+    std::cerr << "ccrec-pbxsim: " << ok.error().message << "\n";
+    return exit_usage;
+  }
+  if (!manifest_writable(a.manifest)) {
+    std::cerr << "ccrec-pbxsim: cannot write manifest " << a.manifest << "\n";
+    return exit_usage;
+  }
+  return exit_ok;
+}
+
+int run_replay(const common_args& a, const replay_args& r, std::ostream& out) {
+  if (int rc = preflight(a); rc != exit_ok)
+    return rc;
+
+  std::vector<media_call> calls;
+  for (const auto& path : r.pcaps) {
+    auto capture = read_pcap(path);
+    if (!capture) {
+      std::cerr << "ccrec-pbxsim: " << capture.error().message << "\n";
+      return exit_usage;
+    }
+    const auto& st = capture->stats;
+    spdlog::info(
+        "{}: {} records, {} UDP, {} RTP flows, {} calls (skipped: {} non-UDP, {} fragments, "
+        "{} truncated, {} non-RTP)",
+        path, st.records, st.udp_datagrams, st.rtp_flows, capture->calls.size(), st.non_udp,
+        st.fragments, st.truncated, st.non_rtp_datagrams);
+    for (auto& c : capture->calls)
+      calls.push_back(std::move(c));
+  }
+  if (calls.empty()) {
+    std::cerr << "ccrec-pbxsim: no G.711 RTP calls found in the given captures\n";
+    return exit_usage;
+  }
+  return run(a, "replay", calls, to_run_options(a), out);
+}
+
+int run_synth(const common_args& a, const synth_args& s, std::ostream& out) {
+  if (int rc = preflight(a); rc != exit_ok)
+    return rc;
+
+  synth_options so;
+  so.calls = s.calls;
+  so.duration_s = s.duration_s;
+  so.payload_type = s.codec == "pcma" ? media::pt_pcma : media::pt_pcmu;
+  so.seed = s.seed;
+  auto options = to_run_options(a);
+  options.concurrency = s.concurrency;
+  return run(a, "synth", make_synth_calls(so), options, out);
+}
+
+}  // namespace
+
+int pbxsim_main(int argc, const char* const* argv, std::ostream& out) {
+  CLI::App app{
+      "ccrec-pbxsim: a PBX simulator. Sends CTI events to the ccrec engine over ZeroMQ "
+      "(docs/cti-protocol.md) and the calls' RTP and screen frames to the loopback ports the "
+      "engine answers with. See docs/pbxsim.md."};
+  app.require_subcommand(1);
+
+  common_args replay_common;
+  replay_args replay;
+  auto* replay_cmd = app.add_subcommand(
+      "replay", "replay every RTP call found in classic pcap captures, all calls at once");
+  add_common_options(*replay_cmd, replay_common);
+  replay_cmd->add_option("pcap", replay.pcaps, "classic pcap capture(s) holding G.711 RTP")
+      ->required();
+
+  common_args synth_common;
+  synth_args synth;
+  auto* synth_cmd = app.add_subcommand(
+      "synth", "play synthetic two-leg calls: sine tones, 20 ms packets, 50 packets/s per leg");
+  add_common_options(*synth_cmd, synth_common);
+  synth_cmd->add_option("--calls", synth.calls, "number of calls")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  synth_cmd->add_option("--duration", synth.duration_s, "seconds of media per call")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  synth_cmd->add_option("--concurrency", synth.concurrency,
+                        "calls in progress at once (default: all); each slot is one agent");
+  synth_cmd->add_option("--codec", synth.codec, "pcmu (payload type 0) or pcma (8)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"pcmu", "pcma"}));
+  synth_cmd->add_option("--seed", synth.seed, "seed for SSRCs and initial sequence numbers")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream err;
+    const int rc = app.exit(e, out, err);
+    std::cerr << err.str();
+    return rc == 0 ? exit_ok : exit_usage;
+  }
+
+  if (replay_cmd->parsed())
+    return run_replay(replay_common, replay, out);
+  return run_synth(synth_common, synth, out);
+}
+
+}  // namespace ccrec::pbxsim
