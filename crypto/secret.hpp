@@ -20,7 +20,10 @@ inline constexpr std::size_t key_bytes = 32;  // AES-256
 class secret_bytes {
  public:
   secret_bytes() = default;
-  explicit secret_bytes(std::size_t size);  // zero-filled, guarded
+  // Zero-filled, guarded. Size 0 is allowed (data() is then nullptr).
+  // Throws std::bad_alloc when guarded memory cannot be had. Initialises
+  // libsodium itself if needed, so it is safe before initialise().
+  explicit secret_bytes(std::size_t size);
   ~secret_bytes();
   secret_bytes(secret_bytes&& other) noexcept;
   secret_bytes& operator=(secret_bytes&& other) noexcept;
