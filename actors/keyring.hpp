@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "crypto/ccenx.hpp"
 #include "crypto/key_wrap.hpp"
 #include "crypto/secret.hpp"
 #include "storage/database.hpp"

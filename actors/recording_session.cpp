@@ -134,7 +134,7 @@ void open_media_for(caf::event_based_actor* self, const state_ptr& st) {
             st->open_promise.deliver(std::move(endpoints));
             if (st->args.max_seconds > 0)
               self->delayed_send(self, std::chrono::seconds{st->args.max_seconds},
-                                 stop_atom::value, std::string{"max_length"});
+                                 tick_atom::value);
             if (st->stop_requested)
               do_stop(self, st);
           },
@@ -253,6 +253,12 @@ caf::behavior recording_session(caf::event_based_actor* self, session_args args)
           st->stop_requested = true;
         else
           do_stop(self, st);
+      },
+      [self, st](tick_atom) {
+        // The schedule's maximum length was reached while recording.
+        if (st->stop_reason.empty())
+          st->stop_reason = "max_length";
+        do_stop(self, st);
       },
       [st](pause_atom) {
         caf::anon_send(st->args.media_receiver, pause_atom::value, st->args.recording_id);

@@ -9,6 +9,7 @@
 //                                           media, finishes files, writes
 //                                           metadata, then ends the actor
 //            (pause_atom) / (resume_atom)   on-demand pause and resume
+//            (tick_atom)                 internal: the maximum length is reached
 // Sends:     (upsert_atom, recording_info) to the metadata writer;
 //            (event_atom, recording_event) to `notify` on start, stop, failure.
 // Failure:   any step of opening fails -> the open request gets the error,

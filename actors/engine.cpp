@@ -1,0 +1,264 @@
+#include "actors/engine.hpp"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/call_manager.hpp"
+#include "actors/cti_listener.hpp"
+#include "actors/db_watchdog.hpp"
+#include "actors/errors.hpp"
+#include "actors/key_cache.hpp"
+#include "actors/keyring.hpp"
+#include "actors/media_receiver.hpp"
+#include "actors/metadata_writer.hpp"
+#include "actors/startup_policy.hpp"
+#include "crypto/ccenx.hpp"
+#include "crypto/secret.hpp"
+#include "storage/database.hpp"
+
+namespace ccrec {
+
+struct engine::impl {
+  caf::actor_system& sys;
+  engine_config cfg;
+  std::string cti_endpoint;
+  std::shared_ptr<cti_counters> cti_stats = std::make_shared<cti_counters>();
+  caf::actor metadata_writer;
+  caf::actor db_watchdog;
+  caf::actor key_cache;
+  caf::actor media_receiver;
+  caf::actor call_manager;
+  caf::actor cti_listener;
+  bool stopped = false;
+
+  explicit impl(caf::actor_system& s) : sys(s) {}
+};
+
+namespace {
+
+result<void> make_private_dir(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec)
+    return make_error("data_dir", "cannot create " + path + ": " + ec.message());
+  ::chmod(path.c_str(), 0700);
+  return {};
+}
+
+// Checks the start-up policy; on success returns the open, migrated database.
+result<std::unique_ptr<storage::database>> gate_startup(const engine_config& cfg) {
+  startup_facts facts;
+  facts.encryption = cfg.encryption;
+  facts.kek_secret_given = cfg.kek_secret && !cfg.kek_secret->empty();
+  if (cfg.encryption) {
+    auto aes = crypto::initialise();
+    facts.aes_available = aes.ok();
+    if (!aes)
+      facts.aes_problem = aes.error().message;
+  }
+
+  std::unique_ptr<storage::database> db;
+  auto opened = storage::database::open(cfg.database_uri());
+  if (opened) {
+    db = std::move(*opened);
+    auto migrated = db->migrate();
+    facts.db_reachable = migrated.ok();
+    if (!migrated)
+      facts.db_problem = migrated.error().message;
+  } else {
+    facts.db_problem = opened.error().message;
+  }
+
+  auto decision = decide_startup(facts);
+  if (!decision.start)
+    return make_error("startup_refused", decision.refusal);
+  for (const auto& w : decision.warnings)
+    spdlog::warn("{}", w);
+  return db;
+}
+
+// A crash leaves rows in "recording": say what the files hold now.
+void recover_unfinished(storage::database& db, const keyring& ring, const engine_config& cfg) {
+  auto rows = db.unfinished_recordings();
+  if (!rows) {
+    spdlog::warn("could not list unfinished recordings: {}", rows.error().message);
+    return;
+  }
+
+  for (auto row : *rows) {
+    auto path = cfg.recordings_dir() + "/" + row.path;
+    auto report = crypto::read_ccenx(path, ring.resolver(), {});
+    row.status = "interrupted";
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    row.bytes = ec ? 0 : static_cast<std::int64_t>(size);
+    spdlog::warn("recording {} was left unfinished by a previous run: marked interrupted ({}: {} "
+                 "chunks authenticate)",
+                 row.id, crypto::to_string(report.state), report.chunks);
+    if (auto ok = db.upsert_recording(row); !ok)
+      spdlog::warn("could not mark recording {} interrupted: {}", row.id, ok.error().message);
+  }
+}
+
+result<std::shared_ptr<const keyring>> load_keys(storage::database* db, const engine_config& cfg) {
+  if (!cfg.encryption)
+    return std::make_shared<const keyring>();
+  keyring_options opts;
+  opts.kdf_profile = cfg.kdf_profile;
+  auto ring = open_keyring(*db, cfg.kek_secret.get(), opts);
+  if (!ring)
+    return ring.error();
+  spdlog::info("key cache: {} master key(s) loaded, active key {}", ring->keys.size(),
+               ring->active_id);
+  return std::make_shared<const keyring>(std::move(*ring));
+}
+
+void spawn_actors(engine::impl& e, std::shared_ptr<const keyring> ring,
+                  std::shared_ptr<cti_socket> sock) {
+  const auto& cfg = e.cfg;
+  e.metadata_writer = e.sys.spawn<caf::detached>(metadata_writer, cfg.database_uri());
+  e.db_watchdog =
+      e.sys.spawn<caf::detached>(db_watchdog, cfg.database_uri(), cfg.db_probe_interval_ms);
+  caf::anon_send(e.db_watchdog, subscribe_atom::value, e.metadata_writer);
+  e.key_cache = e.sys.spawn(key_cache, std::move(ring));
+
+  media_receiver_options media;
+  media.host = cfg.media_host;
+  media.port_low = cfg.media_port_low;
+  media.port_high = cfg.media_port_high;
+  media.late_grace_ms = cfg.late_grace_ms;
+  e.media_receiver = e.sys.spawn(media_receiver, media);
+
+  call_manager_args cm;
+  cm.schedules = cfg.schedules;
+  cm.seed = cfg.random_seed != 0 ? cfg.random_seed : std::random_device{}();
+  cm.recordings_dir = cfg.recordings_dir();
+  cm.encrypt = cfg.encryption;
+  cm.flush_interval_ms = cfg.flush_interval_ms;
+  cm.key_cache = e.key_cache;
+  cm.media_receiver = e.media_receiver;
+  cm.metadata_writer = e.metadata_writer;
+  e.call_manager = e.sys.spawn(call_manager, cm);
+
+  if (sock)
+    e.cti_listener = e.sys.spawn<ccrec::cti_listener>(
+        std::move(sock), e.call_manager, e.cti_stats,
+        std::chrono::milliseconds{cfg.cti_request_timeout_ms});
+}
+
+}  // namespace
+
+result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engine_config& cfg) {
+  if (auto ok = validate_config(cfg); !ok)
+    return ok.error();
+  if (auto ok = make_private_dir(cfg.data_dir); !ok)
+    return ok.error();
+  if (auto ok = make_private_dir(cfg.recordings_dir()); !ok)
+    return ok.error();
+
+  auto db = gate_startup(cfg);
+  if (!db)
+    return db.error();
+  auto ring = load_keys(db->get(), cfg);
+  if (!ring)
+    return ring.error();
+  if (*db)
+    recover_unfinished(**db, **ring, cfg);
+
+  std::shared_ptr<cti_socket> sock;
+  if (!cfg.cti_endpoint.empty()) {
+    auto bound = bind_cti_socket(cfg.cti_endpoint);
+    if (!bound)
+      return bound.error();
+    sock = *bound;
+  }
+
+  auto p = std::make_unique<impl>(sys);
+  p->cfg = cfg;
+  p->cti_endpoint = sock ? sock->endpoint : "";
+  spawn_actors(*p, *ring, std::move(sock));
+  spdlog::info("engine started: data dir {}, database {}, CTI {}, media ports {}-{}, encryption {}",
+               cfg.data_dir, (*db) ? (*db)->backend() : "unavailable",
+               p->cti_endpoint.empty() ? "none (embedded)" : p->cti_endpoint, cfg.media_port_low,
+               cfg.media_port_high, cfg.encryption ? "on (CCENX, AES-256-GCM)" : "OFF");
+  return std::unique_ptr<engine>{new engine(std::move(p))};
+}
+
+engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+engine::~engine() {
+  stop();
+}
+
+caf::actor engine::call_manager() const {
+  return impl_->call_manager;
+}
+
+void engine::subscribe(const caf::actor& who) {
+  caf::anon_send(impl_->call_manager, subscribe_atom::value, who);
+}
+
+const std::string& engine::cti_endpoint() const {
+  return impl_->cti_endpoint;
+}
+
+engine_status engine::status(std::chrono::milliseconds timeout) {
+  engine_status out;
+  caf::scoped_actor self{impl_->sys};
+  self->request(impl_->call_manager, timeout, status_atom::value)
+      .receive([&](engine_status& s) { out = s; }, [](caf::error&) {});
+  self->request(impl_->db_watchdog, timeout, status_atom::value)
+      .receive([&](db_state& s) { out.db_up = s.up; }, [](caf::error&) {});
+  self->request(impl_->metadata_writer, timeout, status_atom::value)
+      .receive([&](std::int64_t pending) { out.metadata_pending = pending; },
+               [](caf::error&) {});
+  self->request(impl_->key_cache, timeout, status_atom::value)
+      .receive(
+          [&](std::int64_t keys, std::int64_t active) {
+            out.keys_loaded = keys;
+            out.active_key_id = active;
+          },
+          [](caf::error&) {});
+  out.cti_rejected += static_cast<std::int64_t>(impl_->cti_stats->malformed.load());
+  return out;
+}
+
+void engine::stop(std::chrono::milliseconds timeout) {
+  if (!impl_ || impl_->stopped)
+    return;
+  impl_->stopped = true;
+  caf::scoped_actor self{impl_->sys};
+
+  // No new events, then every recording sealed, then every row written.
+  if (impl_->cti_listener)
+    self->send(impl_->cti_listener, shutdown_atom::value);
+  self->request(impl_->call_manager, timeout, shutdown_atom::value)
+      .receive([](bool) {},
+               [](caf::error& err) {
+                 spdlog::warn("engine stop: recordings did not all finish: {}", describe(err));
+               });
+  self->request(impl_->metadata_writer, timeout, flush_atom::value)
+      .receive(
+          [](std::int64_t pending) {
+            if (pending > 0)
+              spdlog::warn("engine stop: {} metadata rows could not be written", pending);
+          },
+          [](caf::error&) {});
+
+  for (auto& a : {impl_->call_manager, impl_->media_receiver, impl_->key_cache,
+                  impl_->metadata_writer, impl_->db_watchdog})
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+  impl_->call_manager = impl_->media_receiver = impl_->key_cache = caf::actor{};
+  impl_->metadata_writer = impl_->db_watchdog = impl_->cti_listener = caf::actor{};
+}
+
+void add_engine_types(caf::actor_system_config& cfg) {
+  add_message_types(cfg);
+  add_error_category(cfg);
+}
+
+}  // namespace ccrec

@@ -1,0 +1,113 @@
+#include "actors/recordings.hpp"
+
+#include <fstream>
+
+#include "media/raw_format.hpp"
+
+namespace ccrec {
+
+bool verify_result::ok() const {
+  return report.state == crypto::ccenx_state::complete && raw_ok;
+}
+
+std::string verify_result::describe() const {
+  using crypto::ccenx_state;
+  auto chunks = std::to_string(report.chunks) + " chunks, " +
+                std::to_string(report.plaintext_bytes) + " bytes";
+  if (ok())
+    return "OK " + path + ": complete, " + chunks + ", key " +
+           std::to_string(report.header.key_id);
+  if (report.state == ccenx_state::complete)
+    return "FAIL " + path + ": decrypts, but the recording inside is damaged: " + raw_error;
+  if (report.state == ccenx_state::interrupted && db_status == "complete")
+    return "FAIL " + path + ": truncated: the database records it as complete, yet it ends "
+                            "without its final chunk (" + chunks + " authenticate)";
+  return "FAIL " + path + ": " + crypto::to_string(report.state) + ": " + report.reason;
+}
+
+namespace {
+
+// Decodes the record stream as it is decrypted; remembers the first error.
+struct stream_check {
+  media::raw_decoder decoder;
+  std::string error;
+
+  explicit stream_check(media::raw_decoder::record_sink sink) : decoder(std::move(sink)) {}
+  void feed(const std::uint8_t* data, std::size_t size) {
+    if (!error.empty())
+      return;
+    if (auto ok = decoder.feed(data, size); !ok)
+      error = ok.error().message;
+  }
+  void finish() {
+    if (error.empty()) {
+      if (auto ok = decoder.finish(); !ok)
+        error = ok.error().message;
+    }
+  }
+};
+
+// Reads a file that was written plain (encryption disabled) in pieces.
+result<void> read_plain(const std::string& path, const crypto::plaintext_sink& sink) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error("io", "cannot open " + path);
+  std::vector<char> buf(64 * 1024);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    auto got = static_cast<std::size_t>(in.gcount());
+    if (got > 0)
+      sink(reinterpret_cast<const std::uint8_t*>(buf.data()), got);
+  }
+  return {};
+}
+
+}  // namespace
+
+verify_result verify_recording(const std::string& path, const keyring& ring,
+                               const std::string& db_status) {
+  verify_result out;
+  out.path = path;
+  out.db_status = db_status;
+  stream_check check{[&out](const media::raw_record&) { ++out.records; }};
+  out.report = crypto::read_ccenx(path, ring.resolver(),
+                                  [&](const std::uint8_t* d, std::size_t n) { check.feed(d, n); });
+  if (out.report.state == crypto::ccenx_state::complete)
+    check.finish();
+  out.raw_ok = check.error.empty();
+  out.raw_error = check.error;
+  return out;
+}
+
+result<play_result> play_recording(const std::string& path, const keyring& ring,
+                                   const std::string& wav_out) {
+  media::wav_renderer renderer{wav_out};
+  stream_check check{[&renderer](const media::raw_record& r) { renderer.add(r); }};
+  auto feed = [&](const std::uint8_t* d, std::size_t n) { check.feed(d, n); };
+
+  play_result out;
+  if (crypto::has_ccenx_magic(path)) {
+    if (ring.keys.empty())
+      return make_error("encryption_disabled",
+                        path + " was recorded while encryption was enabled; encryption is now "
+                               "disabled, so it cannot be played. Enable encryption again "
+                               "(with the same database and secret) to play it.");
+    out.report = crypto::read_ccenx(path, ring.resolver(), feed);
+    if (out.report.state == crypto::ccenx_state::corrupt)
+      return make_error(out.report.code, path + ": " + out.report.reason);
+  } else if (auto ok = read_plain(path, feed); !ok) {
+    return ok.error();
+  }
+
+  if (out.report.state == crypto::ccenx_state::complete || !crypto::has_ccenx_magic(path))
+    check.finish();
+  if (!check.error.empty())
+    return make_error("raw_damaged", path + ": " + check.error);
+  auto stats = renderer.finish();
+  if (!stats)
+    return stats.error();
+  out.stats = std::move(*stats);
+  return out;
+}
+
+}  // namespace ccrec

@@ -1,0 +1,38 @@
+#include "actors/startup_policy.hpp"
+
+namespace ccrec {
+
+startup_decision decide_startup(const startup_facts& facts) {
+  startup_decision d;
+  if (!facts.encryption) {
+    d.start = true;
+    d.warnings.push_back(
+        "ENCRYPTION IS DISABLED: new recordings are written in plaintext; recordings made "
+        "while it was enabled cannot be played until it is enabled again");
+    if (!facts.db_reachable)
+      d.warnings.push_back("starting without the database (" + facts.db_problem +
+                           "); metadata waits in memory until it returns");
+    return d;
+  }
+
+  if (!facts.aes_available) {
+    d.refusal = "cannot encrypt on this machine: " + facts.aes_problem;
+    return d;
+  }
+  if (!facts.kek_secret_given) {
+    d.refusal =
+        "no key-encrypting secret: set CCREC_KEK_SECRET or pass --kek-secret-fd N (never on "
+        "the command line)";
+    return d;
+  }
+  if (!facts.db_reachable) {
+    d.refusal = "the database is unreachable (" + facts.db_problem +
+                "); an engine that encrypts does not start without it, because its keys live "
+                "there";
+    return d;
+  }
+  d.start = true;
+  return d;
+}
+
+}  // namespace ccrec

@@ -1,0 +1,34 @@
+// ccrec: the call-recording engine's command-line program. A thin main: all
+// the work is in the engine library (actors/) and the layers below it.
+#include <iostream>
+#include <map>
+
+#include "apps/ccrec/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ccrec: contact-centre call recording, encrypted at rest (CCENX, AES-256-GCM)"};
+  app.require_subcommand(1);
+
+  std::map<CLI::App*, ccrec::app::command_fn> commands;
+  auto add = [&](ccrec::app::command_fn (*adder)(CLI::App&)) {
+    auto before = app.get_subcommands({});
+    auto fn = adder(app);
+    for (auto* sub : app.get_subcommands({})) {
+      if (std::find(before.begin(), before.end(), sub) == before.end())
+        commands[sub] = fn;
+    }
+  };
+  add(ccrec::app::add_serve);
+  add(ccrec::app::add_verify);
+  add(ccrec::app::add_play);
+  add(ccrec::app::add_recordings);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto* sub : app.get_subcommands())
+    return commands.at(sub)();
+  return 2;
+}

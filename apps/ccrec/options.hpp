@@ -1,0 +1,46 @@
+// Options every ccrec subcommand shares (data dir, database, config file,
+// the key-encrypting secret), and turning them into an engine_config.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "actors/config.hpp"
+#include "actors/keyring.hpp"
+#include "common/result.hpp"
+#include "storage/database.hpp"
+
+namespace ccrec::app {
+
+struct common_options {
+  std::string config_file;
+  std::string data_dir;
+  std::string db;
+  int kek_secret_fd = -1;
+  std::string log_level = "info";
+};
+
+// Adds --config, --data-dir, --db, --kek-secret-fd, --log-level to `cmd`.
+void add_common_options(CLI::App& cmd, common_options& opts);
+
+// Defaults, then the config file, then the command line.
+result<engine_config> build_config(const common_options& opts);
+
+// The operator secret for the KEK: from --kek-secret-fd, else the
+// environment variable CCREC_KEK_SECRET (removed from the environment once
+// read). Never from argv. Returns nullptr when neither is given.
+result<std::shared_ptr<crypto::secret_bytes>> read_kek_secret(int fd);
+
+// Opens the database and the keyring for offline commands (no key is created).
+struct offline_context {
+  engine_config cfg;
+  std::unique_ptr<storage::database> db;
+  keyring ring;
+};
+result<offline_context> open_offline(const common_options& opts, bool need_keys);
+
+void set_log_level(const std::string& level);
+
+}  // namespace ccrec::app
