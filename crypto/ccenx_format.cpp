@@ -197,8 +197,8 @@ std::array<std::uint8_t, chunk_ad_bytes> chunk_ad(const mac& header_mac, std::ui
   std::array<std::uint8_t, chunk_ad_bytes> ad{};
   std::memcpy(ad.data(), header_mac.data(), mac_bytes);
   put_u64(ad.data() + mac_bytes, index);
-  put_u32(ad.data() + mac_bytes + 8, length);
-  ad[mac_bytes + 12] = flags;
+  put_u32(ad.data() + mac_bytes + index_bytes, length);
+  ad[mac_bytes + index_bytes + length_bytes] = flags;
   return ad;
 }
 

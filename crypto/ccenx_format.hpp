@@ -41,9 +41,15 @@ static_assert(off_header_mac == off_commitment + mac_bytes);
 static_assert(ccenx_header_size == off_header_mac + mac_bytes);
 
 // Chunk framing: length u32, flags u8, then ciphertext and tag.
-inline constexpr std::size_t frame_bytes = 5;
+inline constexpr std::size_t length_bytes = 4;
+inline constexpr std::size_t frame_flags_at = length_bytes;
+inline constexpr std::size_t frame_bytes = length_bytes + 1;
 inline constexpr std::uint8_t flag_final = 0x01;
-inline constexpr std::size_t chunk_ad_bytes = mac_bytes + 8 + 4 + 1;
+
+// Chunk nonce: index u64, zero padding, final byte. Chunk associated data:
+// header MAC, index u64, length u32, flags u8.
+inline constexpr std::size_t index_bytes = 8;
+inline constexpr std::size_t chunk_ad_bytes = mac_bytes + index_bytes + length_bytes + 1;
 static_assert(ccenx_chunk_overhead == frame_bytes + gcm_tag_bytes);
 
 using file_id = std::array<std::uint8_t, file_id_bytes>;

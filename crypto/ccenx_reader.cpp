@@ -118,7 +118,7 @@ void read_chunks(input_file& file, const detail::chunk_cipher& cipher, std::uint
     }
 
     const std::uint32_t length = detail::get_u32(frame);
-    const std::uint8_t flags = frame[4];
+    const std::uint8_t flags = frame[detail::frame_flags_at];
     if ((flags & ~detail::flag_final) != 0) {
       end(report, ccenx_state::corrupt, "bad_chunk_flags",
           chunk_name(index) + " has unknown flag bits " + std::to_string(flags));

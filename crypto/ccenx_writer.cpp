@@ -68,7 +68,7 @@ struct ccenx_writer::impl {
     const auto ad = detail::chunk_ad(cipher.header_mac, next_index, length, flags);
 
     detail::put_u32(frame.data(), length);
-    frame.data()[4] = flags;
+    frame.data()[detail::frame_flags_at] = flags;
     crypto_aead_aes256gcm_encrypt_detached_afternm(body(), body() + size, nullptr, plaintext, size,
                                                    ad.data(), ad.size(), nullptr, nonce.data(),
                                                    cipher.state());
