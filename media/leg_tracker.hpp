@@ -50,12 +50,12 @@ struct placed_frame {
 using frame_sink = std::function<void(const placed_frame&)>;
 
 struct leg_counters {
-  std::uint64_t packets = 0;      // accepted and emitted
+  std::uint64_t packets = 0;  // accepted and emitted
   std::uint64_t duplicates = 0;
-  std::uint64_t reordered = 0;    // arrived out of order but in time
-  std::uint64_t late = 0;         // arrived after their slot was released
+  std::uint64_t reordered = 0;  // arrived out of order but in time
+  std::uint64_t late = 0;       // arrived after their slot was released
   std::uint64_t ssrc_changes = 0;
-  std::uint64_t ts_jumps = 0;     // re-anchors on the same SSRC
+  std::uint64_t ts_jumps = 0;  // re-anchors on the same SSRC
   std::uint64_t seq_wraps = 0;
   std::uint64_t unsupported_payload = 0;  // not PCMU/PCMA (e.g. comfort noise)
 };

@@ -146,8 +146,8 @@ result<void> wav_renderer::impl::place(const raw_record& rec) {
     const std::size_t at = (frame % block_frames) * bytes_per_frame + rec.leg * bytes_per_sample;
     const auto pcm = static_cast<std::uint16_t>(g711_to_linear(rec.payload_type, rec.payload[i]));
     put_u16(block.data() + at, pcm);
+    block_dirty = true;
   }
-  block_dirty = block_dirty || n > 0;
 
   ++stats.audio_records;
   stats.leg_samples[rec.leg] += n;

@@ -16,10 +16,10 @@
 namespace ccrec::media {
 
 struct render_stats {
-  std::uint64_t frames = 0;          // stereo sample frames in the WAV
+  std::uint64_t frames = 0;  // stereo sample frames in the WAV
   std::uint64_t audio_records = 0;
   std::uint64_t leg_samples[2] = {0, 0};  // samples decoded per leg
-  std::string metadata_json;         // the stream's metadata record
+  std::string metadata_json;              // the stream's metadata record
 };
 
 // Accepts records, then writes the WAV on finish().
