@@ -150,10 +150,11 @@ result<cti_ack> cti_client::send(nlohmann::json event) {
 result<cti_ack> cti_client::await_reply(std::uint64_t seq, const std::string& type) {
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
       return make_error("cti_timeout", describe_timeout(seq, type));
+    // Rounded up: zmq_poll counts whole milliseconds and may wake a little early.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
 
     std::vector<zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
     zmq::poll(items, left);
