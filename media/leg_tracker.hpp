@@ -18,6 +18,21 @@
 // the anchor comes from the arrival time of the segment's first packet
 // relative to the recording start, so both legs share one timeline.
 //
+// Details the rules above leave open:
+// - jumps are judged as packets are released, in sequence order, against
+//   the previous released packet: any backwards timestamp is a jump (in
+//   sequence order a sane sender never goes back);
+// - a new anchor is clamped to the end of audio already emitted;
+// - the first packet of a stream is released at once (there is nothing to
+//   wait for yet), so a packet numbered before it counts as late;
+// - after an SSRC change, packets of the previous SSRC arriving within
+//   `reorder_ms` are stragglers: counted late, dropped;
+// - non-G.711 packets of the current SSRC still take their sequence slot
+//   (nothing waits for them), but emit nothing and never anchor.
+//
+// The per-packet path does not allocate once each held slot has seen its
+// largest payload.
+//
 // Single-threaded; one tracker per leg.
 #pragma once
 

@@ -9,7 +9,9 @@
 //
 // Audio records carry G.711 frames placed at `offset` samples (8 kHz) from
 // the recording start; screen records carry one frame at `offset`
-// milliseconds. Records need not be sorted by offset: playback places them.
+// milliseconds; markers are placed in samples. Records need not be sorted
+// by offset: playback places them. Encoding and decoding are pure
+// computation; one decoder per stream, used from one thread.
 #pragma once
 
 #include <cstddef>
