@@ -26,25 +26,25 @@ std::uint64_t samples_between(std::int64_t from_ns, std::int64_t to_ns) {
 
 }  // namespace
 
-// One packet on its way out: points either into a held slot or, on the fast
-// path, straight into the caller's buffer.
-struct packet_view {
-  std::uint64_t ext_seq = 0;
-  std::uint32_t timestamp = 0;
-  std::uint8_t payload_type = 0;
-  std::uint32_t ssrc = 0;
-  std::int64_t arrival_ns = 0;
-  bool audio = false;  // false: occupies a sequence number, emits nothing
-  const std::uint8_t* data = nullptr;
-  std::size_t size = 0;
-};
-
-struct held_packet {
-  packet_view view;
-  std::vector<std::uint8_t> bytes;  // capacity kept between uses
-};
-
 struct leg_tracker::state {
+  // One packet on its way out: points either into a held slot or, on the fast
+  // path, straight into the caller's buffer.
+  struct packet_view {
+    std::uint64_t ext_seq = 0;
+    std::uint32_t timestamp = 0;
+    std::uint8_t payload_type = 0;
+    std::uint32_t ssrc = 0;
+    std::int64_t arrival_ns = 0;
+    bool audio = false;  // false: occupies a sequence number, emits nothing
+    const std::uint8_t* data = nullptr;
+    std::size_t size = 0;
+  };
+
+  struct held_packet {
+    packet_view view;
+    std::vector<std::uint8_t> bytes;  // capacity kept between uses
+  };
+
   state(std::int64_t start, tracker_options o);
 
   void push(const rtp_packet& pkt, std::int64_t arrival_ns, leg_counters& c,

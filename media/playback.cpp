@@ -67,7 +67,7 @@ error io_error(const std::string& what, const std::string& path) {
 }  // namespace
 
 struct wav_renderer::impl {
-  explicit impl(std::string out) : out_path(std::move(out)) {}
+  explicit impl(std::string out) : out_path_(std::move(out)) {}
   ~impl();
 
   void add(const raw_record& rec);
@@ -81,20 +81,20 @@ struct wav_renderer::impl {
   result<void> place(const raw_record& rec);
   void discard_temp();
 
-  std::string out_path;
-  std::string tmp_path;
-  int fd = -1;
-  bool finished = false;
-  bool have_metadata = false;
-  std::optional<error> failure;  // first failure; add() cannot return it
-  render_stats stats;
+  std::string out_path_;
+  std::string tmp_path_;
+  int fd_ = -1;
+  bool finished_ = false;
+  bool have_metadata_ = false;
+  std::optional<error> failure_;  // first failure; add() cannot return it
+  render_stats stats_;
 
   // Write-back cache of one block; the rest of the audio lives in the file.
-  std::vector<std::uint8_t> block;
-  bool block_valid = false;
-  bool block_dirty = false;
-  std::uint64_t block_index = 0;
-  std::uint64_t file_frames = 0;  // frames the file already holds
+  std::vector<std::uint8_t> block_;
+  bool block_valid_ = false;
+  bool block_dirty_ = false;
+  std::uint64_t block_index_ = 0;
+  std::uint64_t file_frames_ = 0;  // frames the file already holds
 };
 
 wav_renderer::impl::~impl() {
@@ -102,14 +102,14 @@ wav_renderer::impl::~impl() {
 }
 
 void wav_renderer::impl::add(const raw_record& rec) {
-  if (failure || finished)
+  if (failure_ || finished_)
     return;
   if (rec.type == record_type::metadata) {
     // The first metadata record describes the call; a repeat is ignored.
-    if (have_metadata)
+    if (have_metadata_)
       return;
-    have_metadata = true;
-    stats.metadata_json.assign(rec.payload.begin(), rec.payload.end());
+    have_metadata_ = true;
+    stats_.metadata_json.assign(rec.payload.begin(), rec.payload.end());
     return;
   }
   // Screen frames and markers have no sound; a leg beyond the two channels
@@ -119,7 +119,7 @@ void wav_renderer::impl::add(const raw_record& rec) {
 
   auto r = place(rec);
   if (!r.ok())
-    failure = r.error();
+    failure_ = r.error();
 }
 
 result<void> wav_renderer::impl::place(const raw_record& rec) {
@@ -129,7 +129,7 @@ result<void> wav_renderer::impl::place(const raw_record& rec) {
                                           " ends past the " + std::to_string(max_wav_frames) +
                                           " frames a WAV file can describe");
   }
-  if (fd < 0) {
+  if (fd_ < 0) {
     auto r = open_temp();
     if (!r.ok())
       return r;
@@ -138,33 +138,33 @@ result<void> wav_renderer::impl::place(const raw_record& rec) {
   // Later records overwrite earlier ones where they overlap on one leg.
   for (std::uint64_t i = 0; i < n; ++i) {
     const std::uint64_t frame = rec.offset + i;
-    if (!block_valid || frame / block_frames != block_index) {
+    if (!block_valid_ || frame / block_frames != block_index_) {
       auto r = load_block(frame / block_frames);
       if (!r.ok())
         return r;
     }
     const std::size_t at = (frame % block_frames) * bytes_per_frame + rec.leg * bytes_per_sample;
     const auto pcm = static_cast<std::uint16_t>(g711_to_linear(rec.payload_type, rec.payload[i]));
-    put_u16(block.data() + at, pcm);
-    block_dirty = true;
+    put_u16(block_.data() + at, pcm);
+    block_dirty_ = true;
   }
 
-  ++stats.audio_records;
-  stats.leg_samples[rec.leg] += n;
-  stats.frames = std::max(stats.frames, rec.offset + n);
+  ++stats_.audio_records;
+  stats_.leg_samples[rec.leg] += n;
+  stats_.frames = std::max(stats_.frames, rec.offset + n);
   return {};
 }
 
 result<void> wav_renderer::impl::open_temp() {
-  std::string pattern = out_path + ".tmp-XXXXXX";
+  std::string pattern = out_path_ + ".tmp-XXXXXX";
   std::vector<char> name(pattern.begin(), pattern.end());
   name.push_back('\0');
   // mkstemp creates the file 0600: decoded audio is for the requester only.
-  fd = mkstemp(name.data());
-  if (fd < 0)
-    return io_error("cannot create temporary file for", out_path);
-  tmp_path = name.data();
-  block.assign(block_bytes, 0);
+  fd_ = mkstemp(name.data());
+  if (fd_ < 0)
+    return io_error("cannot create temporary file for", out_path_);
+  tmp_path_ = name.data();
+  block_.assign(block_bytes, 0);
   return {};
 }
 
@@ -173,22 +173,22 @@ result<void> wav_renderer::impl::load_block(std::uint64_t index) {
   if (!r.ok())
     return r;
 
-  std::fill(block.begin(), block.end(), 0);
-  block_index = index;
-  block_valid = true;
+  std::fill(block_.begin(), block_.end(), 0);
+  block_index_ = index;
+  block_valid_ = true;
   const std::uint64_t first = index * block_frames;
-  if (first >= file_frames)
+  if (first >= file_frames_)
     return {};  // nothing written there yet: silence
 
   const std::uint64_t pos = wav_header_bytes + first * bytes_per_frame;
   std::size_t got = 0;
   while (got < block_bytes) {
     const ssize_t n =
-        pread(fd, block.data() + got, block_bytes - got, static_cast<off_t>(pos + got));
+        pread(fd_, block_.data() + got, block_bytes - got, static_cast<off_t>(pos + got));
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return io_error("cannot read back", tmp_path);
+      return io_error("cannot read back", tmp_path_);
     if (n == 0)
       break;  // past the end: the zeros stay
     got += static_cast<std::size_t>(n);
@@ -197,14 +197,14 @@ result<void> wav_renderer::impl::load_block(std::uint64_t index) {
 }
 
 result<void> wav_renderer::impl::flush_block() {
-  if (!block_valid || !block_dirty)
+  if (!block_valid_ || !block_dirty_)
     return {};
-  const std::uint64_t first = block_index * block_frames;
-  auto r = write_at(block.data(), block_bytes, wav_header_bytes + first * bytes_per_frame);
+  const std::uint64_t first = block_index_ * block_frames;
+  auto r = write_at(block_.data(), block_bytes, wav_header_bytes + first * bytes_per_frame);
   if (!r.ok())
     return r;
-  block_dirty = false;
-  file_frames = std::max(file_frames, first + block_frames);
+  block_dirty_ = false;
+  file_frames_ = std::max(file_frames_, first + block_frames);
   return {};
 }
 
@@ -212,25 +212,25 @@ result<void> wav_renderer::impl::write_at(const std::uint8_t* data, std::size_t 
                                           std::uint64_t pos) {
   std::size_t done = 0;
   while (done < size) {
-    const ssize_t n = pwrite(fd, data + done, size - done, static_cast<off_t>(pos + done));
+    const ssize_t n = pwrite(fd_, data + done, size - done, static_cast<off_t>(pos + done));
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return io_error("cannot write", tmp_path);
+      return io_error("cannot write", tmp_path_);
     done += static_cast<std::size_t>(n);
   }
   return {};
 }
 
 result<render_stats> wav_renderer::impl::finish() {
-  if (finished)
-    return make_error("wav_finished", "finish() called twice for " + out_path);
-  finished = true;
-  if (failure) {
+  if (finished_)
+    return make_error("wav_finished", "finish() called twice for " + out_path_);
+  finished_ = true;
+  if (failure_) {
     discard_temp();
-    return failure->with_context("while rendering " + out_path);
+    return failure_->with_context("while rendering " + out_path_);
   }
-  if (fd < 0) {
+  if (fd_ < 0) {
     auto r = open_temp();
     if (!r.ok())
       return r.error();
@@ -238,38 +238,38 @@ result<render_stats> wav_renderer::impl::finish() {
 
   // The last block may run past the final frame; truncate to the exact size.
   std::uint8_t header[wav_header_bytes];
-  wav_header(header, stats.frames);
+  wav_header(header, stats_.frames);
   auto r = flush_block();
   if (r.ok())
     r = write_at(header, sizeof header, 0);
-  const auto total = static_cast<off_t>(wav_header_bytes + stats.frames * bytes_per_frame);
-  if (r.ok() && ftruncate(fd, total) != 0)
-    r = io_error("cannot size", tmp_path);
-  if (r.ok() && fsync(fd) != 0)
-    r = io_error("cannot sync", tmp_path);
+  const auto total = static_cast<off_t>(wav_header_bytes + stats_.frames * bytes_per_frame);
+  if (r.ok() && ftruncate(fd_, total) != 0)
+    r = io_error("cannot size", tmp_path_);
+  if (r.ok() && fsync(fd_) != 0)
+    r = io_error("cannot sync", tmp_path_);
   if (!r.ok()) {
     discard_temp();
     return r.error();
   }
 
-  close(fd);
-  fd = -1;
-  if (std::rename(tmp_path.c_str(), out_path.c_str()) != 0) {
-    auto e = io_error("cannot rename " + tmp_path + " to", out_path);
+  close(fd_);
+  fd_ = -1;
+  if (std::rename(tmp_path_.c_str(), out_path_.c_str()) != 0) {
+    auto e = io_error("cannot rename " + tmp_path_ + " to", out_path_);
     discard_temp();
     return e;
   }
-  tmp_path.clear();
-  return stats;
+  tmp_path_.clear();
+  return stats_;
 }
 
 void wav_renderer::impl::discard_temp() {
-  if (fd >= 0)
-    close(fd);
-  fd = -1;
-  if (!tmp_path.empty())
-    unlink(tmp_path.c_str());
-  tmp_path.clear();
+  if (fd_ >= 0)
+    close(fd_);
+  fd_ = -1;
+  if (!tmp_path_.empty())
+    unlink(tmp_path_.c_str());
+  tmp_path_.clear();
 }
 
 wav_renderer::wav_renderer(std::string out_path)
