@@ -239,10 +239,10 @@ struct database::impl {
 
   // ---- statements -------------------------------------------------------
 
-  // Runs `body`, turning exceptions, and errors `body` returns, into errors
-  // whose message starts with `what`. A
-  // session that lost its connection reconnects first: SOCI sessions stay
-  // broken after the server returns otherwise.
+  // Runs `body`, turning its exceptions, and the errors it returns, into
+  // errors whose message starts with `what`. A session that lost its
+  // connection reconnects first: SOCI sessions stay broken after the server
+  // returns otherwise.
   template <class F>
   typename as_result<std::invoke_result_t<F>>::type run(const std::string& what, F&& body) {
     using T = std::invoke_result_t<F>;
@@ -276,7 +276,7 @@ struct database::impl {
 
   // ---- schema -----------------------------------------------------------
 
-  // Ran inside run(). One transaction per migrate(): a failure leaves the
+  // Runs inside run(). One transaction per migrate(): a failure leaves the
   // schema as it was. SQLite takes the write lock up front (IMMEDIATE) so two
   // engines cannot both read version 0 and then collide; PostgreSQL uses a
   // transaction-scoped advisory lock, released by COMMIT or ROLLBACK.

@@ -182,6 +182,88 @@ std::vector<pid_t> children_of(pid_t parent) {
   return found;
 }
 
+// Everything the guardian process needs, built before fork: after fork in
+// a threaded process only async-signal-safe calls are allowed.
+struct guardian_plan {
+  std::string pid_file;
+  std::vector<std::string> stop;
+  std::vector<std::string> remove;
+};
+
+std::vector<char*> argv_of(std::vector<std::string>& args) {
+  std::vector<char*> out;
+  for (auto& a : args)
+    out.push_back(a.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// Async-signal-safe: fork, exec, wait.
+void spawn_and_wait(char* const* argv) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  if (pid > 0) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+// Async-signal-safe: the first line of postmaster.pid, or 0.
+pid_t read_pid_file(const char* path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return 0;
+  char buf[32] = {};
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  pid_t pid = 0;
+  for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i)
+    pid = pid * 10 + (buf[i] - '0');
+  return pid;
+}
+
+// The guardian: waits until every write end of `pipe_fd` is closed, which
+// happens when the test process exits however it exits (abort, SIGKILL, a
+// failed CAF expect), then stops the server and removes its directory. A
+// crashed test must not leave a postmaster behind on a shared machine.
+[[noreturn]] void run_guardian(int pipe_fd, std::vector<char*>& stop, std::vector<char*>& remove,
+                               const char* pid_file) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT})
+    sigaction(sig, &ignore, nullptr);
+
+  // Hold nothing of the test's: its sockets must close when it does.
+  dup2(pipe_fd, 3);
+  close_range(4, ~0U, 0);
+  int null_fd = open("/dev/null", O_RDWR);
+  dup2(null_fd, 0);
+  dup2(null_fd, 1);
+  dup2(null_fd, 2);
+  if (null_fd > 3)
+    close(null_fd);
+
+  char byte = 0;
+  while (true) {
+    ssize_t n = read(3, &byte, 1);
+    if (n == 0 || (n < 0 && errno != EINTR))
+      break;
+  }
+
+  // A frozen postmaster cannot act on its stop signal; once running again
+  // it kills its still-frozen backends itself.
+  pid_t postmaster = read_pid_file(pid_file);
+  if (postmaster > 0)
+    kill(postmaster, SIGCONT);
+  spawn_and_wait(stop.data());
+  spawn_and_wait(remove.data());
+  _exit(0);
+}
+
 }  // namespace
 
 pg_server::pg_server() {
@@ -201,6 +283,44 @@ pg_server::~pg_server() {
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+  if (guardian_pipe_ >= 0)
+    close(guardian_pipe_);  // the guardian finds nothing left and exits
+  if (guardian_pid_ > 0)
+    waitpid(guardian_pid_, nullptr, 0);
+}
+
+void pg_server::start_guardian() {
+  std::vector<std::string> stop = {kPgBinDir + "/pg_ctl",
+                                   "-D",
+                                   data_,
+                                   "-m",
+                                   "immediate",
+                                   "-w",
+                                   "-t",
+                                   std::to_string(kPgCtlTimeoutSeconds),
+                                   "stop"};
+  if (running_as_root())
+    stop.insert(stop.begin(), {"/usr/sbin/runuser", "-u", kPgUser, "--"});
+  std::vector<std::string> remove = {"/bin/rm", "-rf", dir_};
+  std::string pid_file = data_ + "/postmaster.pid";
+  auto stop_argv = argv_of(stop);
+  auto remove_argv = argv_of(remove);
+
+  // Close-on-exec: the servers pg_ctl starts must not hold the write end,
+  // or the guardian would wait for them instead of for us.
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error("pg_server: pipe2 failed");
+  pid_t pid = fork();
+  if (pid < 0)
+    throw std::runtime_error("pg_server: fork failed");
+  if (pid == 0) {
+    close(fds[1]);
+    run_guardian(fds[0], stop_argv, remove_argv, pid_file.c_str());
+  }
+  close(fds[0]);
+  guardian_pipe_ = fds[1];
+  guardian_pid_ = pid;
 }
 
 void pg_server::run_as_owner(const std::vector<std::string>& argv, const std::string& what) {
@@ -236,8 +356,10 @@ void pg_server::start_postmaster() {
 void pg_server::start() {
   if (running_)
     return;
-  if (!initialised_)
+  if (!initialised_) {
     init_cluster();
+    start_guardian();
+  }
 
   // Appending is enough: the last setting in postgresql.conf wins.
   for (int attempt = 1;; ++attempt) {

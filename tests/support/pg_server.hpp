@@ -12,7 +12,8 @@
 // Failures throw std::runtime_error with the server's log tail: a suite that
 // needs PostgreSQL must fail loudly, never skip. Not thread-safe: drive one
 // server from one test thread. The destructor stops the server (immediate)
-// and removes its directory.
+// and removes its directory; if the test process dies without running it, a
+// small guardian process it forked does the same.
 #pragma once
 
 #include <sys/types.h>
@@ -56,6 +57,7 @@ class pg_server {
 
  private:
   void init_cluster();
+  void start_guardian();
   void start_postmaster();
   void run_as_owner(const std::vector<std::string>& argv, const std::string& what);
   pid_t postmaster_pid() const;
@@ -66,6 +68,8 @@ class pg_server {
   bool initialised_ = false;
   bool running_ = false;
   std::vector<pid_t> frozen_;  // in the order they were stopped
+  int guardian_pipe_ = -1;     // closing it (or dying) wakes the guardian
+  pid_t guardian_pid_ = -1;
 };
 
 // One server per test executable, started on first use. Tests that need a
