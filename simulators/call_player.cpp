@@ -53,6 +53,23 @@ std::string to_hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
+bool stop_requested(const run_options& options) {
+  return options.stop != nullptr && options.stop->load();
+}
+
+// Sleeps until `deadline` (absolute, so pacing never drifts), waking every
+// stop_check_interval to notice a stop. Returns false when stopped.
+bool wait_until(clock::time_point deadline, const run_options& options) {
+  for (;;) {
+    if (stop_requested(options))
+      return false;
+    const auto now = clock::now();
+    if (now >= deadline)
+      return true;
+    std::this_thread::sleep_until(std::min(deadline, now + stop_check_interval));
+  }
+}
+
 clock::duration scaled(std::int64_t call_ns, double speed) {
   return std::chrono::nanoseconds(std::llround(static_cast<double>(call_ns) / speed));
 }
@@ -261,12 +278,16 @@ class call_session {
     const auto steps = build_timeline(call_, hold, screen_.has_value());
     const auto start = clock::now();
     for (const auto& s : steps) {
-      std::this_thread::sleep_until(start + scaled(s.offset_ns, options_.speed));
+      if (!wait_until(start + scaled(s.offset_ns, options_.speed), options_)) {
+        fail(report_.call_id + ": interrupted");
+        return;
+      }
       run_step(s, hold);
     }
-    std::this_thread::sleep_until(
-        start +
-        scaled(last + std::chrono::nanoseconds(end_after_last_packet).count(), options_.speed));
+    const auto tail = std::chrono::nanoseconds(end_after_last_packet).count();
+    if (!wait_until(start + scaled(last + tail, options_.speed), options_)) {
+      fail(report_.call_id + ": interrupted");
+    }
   }
 
   void run_step(const step& s, const std::optional<hold_window>& hold) {
@@ -437,13 +458,17 @@ run_report run_calls(cti_client& cti, const std::vector<media_call>& calls,
     const auto run_start = clock::now();
     auto run_slot = [&](std::size_t slot) {
       for (std::size_t i = slot; i < calls.size(); i += slots) {
-        std::this_thread::sleep_until(run_start + options.stagger * static_cast<int>(i));
         call_report initial;
         initial.call_id = make_call_id();
         initial.agent = agent_for_slot(options, slot);
         initial.queue = queues[i % queues.size()];
         initial.source = calls[i].source;
-        report.calls[i] = call_session(cti, calls[i], options, std::move(initial)).run();
+        if (wait_until(run_start + options.stagger * static_cast<int>(i), options)) {
+          report.calls[i] = call_session(cti, calls[i], options, std::move(initial)).run();
+        } else {
+          initial.error = initial.call_id + ": interrupted before it started";
+          report.calls[i] = std::move(initial);
+        }
         if (on_end) {
           std::lock_guard<std::mutex> lock(end_mutex);
           on_end(report.calls[i]);

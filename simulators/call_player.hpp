@@ -19,6 +19,7 @@
 // thread, and several runs may share one cti_client.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,7 @@ namespace ccrec::pbxsim {
 inline constexpr int default_first_agent_number = 1001;
 inline constexpr std::chrono::milliseconds end_after_last_packet{100};  // of call time
 inline constexpr const char* default_pbx_name = "ccrec-pbxsim";
+inline constexpr std::chrono::milliseconds stop_check_interval{50};
 
 struct run_options {
   double speed = 1.0;                    // > 0; 1 = real time
@@ -45,6 +47,10 @@ struct run_options {
   std::optional<double> hold_at_s;       // call time from the first packet, seconds
   double hold_for_s = 0.0;
   std::string pbx_name = default_pbx_name;
+  // When set and it turns true (e.g. on SIGINT), calls stop playing, are
+  // ended and marked "interrupted", calls not yet started are skipped, and
+  // agents log out. Checked at least every `stop_check_interval`.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // What was sent of one RTP packet, for the manifest.

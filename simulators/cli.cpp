@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -111,8 +113,40 @@ bool manifest_writable(const std::string& path) {
   return static_cast<bool>(probe);
 }
 
+// Set from the signal handler: a lock-free atomic store is async-signal-safe.
+std::atomic<bool> stop_flag{false};
+
+extern "C" void on_stop_signal(int) {
+  stop_flag.store(true);
+}
+
+// Ctrl-C or SIGTERM during a run ends the calls in progress and logs the
+// agents out instead of leaving the engine with open calls. The previous
+// handlers come back when the run is over.
+class stop_signals {
+ public:
+  stop_signals() {
+    stop_flag = false;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~stop_signals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  stop_signals(const stop_signals&) = delete;
+  stop_signals& operator=(const stop_signals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
 int run(const common_args& a, const std::string& mode, const std::vector<media_call>& calls,
-        const run_options& options, std::ostream& out) {
+        run_options options, std::ostream& out) {
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * ms_per_s));
   auto cti = cti_client::connect(a.cti, timeout);
   if (!cti) {
@@ -120,6 +154,8 @@ int run(const common_args& a, const std::string& mode, const std::vector<media_c
     return cti.error().code == "refused_endpoint" ? exit_usage : exit_engine_failed;
   }
 
+  const stop_signals signals;
+  options.stop = &stop_flag;
   const auto report = run_calls(**cti, calls, options, [&out](const call_report& c) {
     out << summarize_call(c) << std::endl;
   });

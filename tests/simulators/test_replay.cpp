@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -190,7 +191,7 @@ TEST_CASE("pacing follows the capture's own times divided by speed", "[replay]")
   CHECK(mid_arrived <= mid_captured / speed + 0.1);
 }
 
-TEST_CASE("a refused event makes the run fail; the call is still ended", "[replay]") {
+TEST_CASE("a refused event makes the run fail, and the call is still ended", "[replay]") {
   const auto call = load_pcma_call();
   test::fake_engine engine({true, false, "call_answered"});
   auto cti = connect(engine);
@@ -454,4 +455,51 @@ TEST_CASE("ccrec-pbxsim exit codes: 1 refused, 2 usage or unreadable capture", "
       CHECK(out.find(opt) != std::string::npos);
     }
   }
+}
+
+TEST_CASE("a stop request ends the calls in progress and logs the agents out", "[replay]") {
+  const auto call = load_pcma_call();
+  test::fake_engine engine;
+  auto cti = connect(engine);
+  std::atomic<bool> stop{false};
+  run_options o = fast(1.0);  // real time: 8 s if nothing stops it
+  o.stop = &stop;
+  o.stagger = 5000ms;  // the second call would start 5 s in
+
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(300ms);
+    stop = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto report = run_calls(*cti, {call, call}, o);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stopper.join();
+
+  CHECK(took < 1000ms);
+  CHECK_FALSE(report.ok);
+  REQUIRE(report.calls.size() == 2);
+  CHECK(report.calls[0].error == report.calls[0].call_id + ": interrupted");
+  CHECK(report.calls[0].legs[0].packets_sent > 0);
+  CHECK(report.calls[0].legs[0].packets_sent < 405);
+  CHECK(report.calls[1].error == report.calls[1].call_id + ": interrupted before it started");
+  CHECK(engine.event_types() ==
+        std::vector<std::string>{"agent_login", "agent_login", "call_offered", "call_answered",
+                                 "call_ended", "agent_logout", "agent_logout"});
+}
+
+TEST_CASE("ccrec-pbxsim: SIGINT ends the calls cleanly, exit 1", "[replay][cli]") {
+  test::fake_engine engine;
+  std::thread interrupter([] {
+    std::this_thread::sleep_for(400ms);
+    ::kill(::getpid(), SIGINT);
+  });
+  std::string out;
+  const int rc =
+      run_cli({"replay", "--cti", engine.endpoint(), "--log-level", "off", pcma_path}, &out);
+  interrupter.join();
+  CHECK(rc == 1);
+  CHECK(out.find(": interrupted\n") != std::string::npos);
+  CHECK(engine.event_types() == std::vector<std::string>{"agent_login", "call_offered",
+                                                         "call_answered", "call_ended",
+                                                         "agent_logout"});
 }
