@@ -78,8 +78,8 @@ int run_serve(const serve_options& opts) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: stopping; open recordings are being finalised", sig);
-  (*eng)->stop();
   auto status = (*eng)->status(std::chrono::seconds{1});
+  (*eng)->stop();
   eng->reset();
   spdlog::info("engine stopped: {} recordings started, {} failed, {} CTI events, {} refused",
                status.recordings_started, status.recordings_failed, status.cti_events,

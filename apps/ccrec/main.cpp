@@ -1,11 +1,16 @@
 // ccrec: the call-recording engine's command-line program. A thin main: all
 // the work is in the engine library (actors/) and the layers below it.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <iostream>
 #include <map>
 
 #include "apps/ccrec/commands.hpp"
 
 int main(int argc, char** argv) {
+  // Nothing ccrec creates (database, recordings, WAVs) is for other users.
+  ::umask(077);
   CLI::App app{"ccrec: contact-centre call recording, encrypted at rest (CCENX, AES-256-GCM)"};
   app.require_subcommand(1);
 
