@@ -37,8 +37,11 @@ constexpr std::uint32_t random_seed = 424242;
 std::atomic<unsigned> engines_made{0};
 
 std::pair<std::uint16_t, std::uint16_t> next_port_slice() {
-  auto window = static_cast<unsigned>(::getpid()) % media_windows;
-  auto slice = engines_made++ % (media_window_ports / media_slice_ports);
+  auto pid = static_cast<unsigned>(::getpid());
+  auto window = pid % media_windows;
+  // Start each process at a slice of its own too: test processes run side
+  // by side, and most make a single engine.
+  auto slice = (pid / media_windows + engines_made++) % (media_window_ports / media_slice_ports);
   auto low = static_cast<std::uint16_t>(media_base_port + window * media_window_ports +
                                         slice * media_slice_ports);
   return {low, static_cast<std::uint16_t>(low + media_slice_ports - 1)};

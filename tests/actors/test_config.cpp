@@ -246,3 +246,35 @@ TEST_CASE("parse_port_range", "[config]") {
 TEST_CASE("validate_config accepts the defaults", "[config]") {
   CHECK(validate_config(engine_config{}).ok());
 }
+
+TEST_CASE("a value of the wrong type is rejected, not defaulted", "[config][.known-bug]") {
+  // Known bug (see the report): read_schedule and read_engine_table use
+  // value_or(), so a value of the wrong type silently becomes the default.
+  // `agents = "a1"` (a string, not a list) then records every agent's calls,
+  // and `mode = 5` records all calls.
+  const char* const wrong[] = {
+      "[[schedule]]\nname = \"s\"\nagents = \"a1\"\n",
+      "[[schedule]]\nname = \"s\"\nmode = 5\n",
+      "[[schedule]]\nname = \"s\"\npriority = \"high\"\n",
+      "[[schedule]]\nname = \"s\"\nmode = \"count\"\ncount = 2.5\n",
+      "[[schedule]]\nname = \"s\"\nscreen = \"yes\"\n",
+      "[[schedule]]\nname = \"s\"\nagents = [\"a1\", 7]\n",
+      "[engine]\nencryption = \"no\"\n",
+      "[engine]\nmedia_ports = 5000\n",
+      "[engine]\nrandom_seed = -1\n",
+      "schedule = 3\n",
+  };
+  for (const auto* text : wrong) {
+    INFO(text);
+    test::temp_dir dir;
+    auto cfg = load_config_file(write_file(dir, text), engine_config{});
+    CHECK_FALSE(cfg.ok());
+  }
+}
+
+TEST_CASE("a port range with trailing text is rejected", "[config][.known-bug]") {
+  // Known bug (see the report): std::stoul stops at the first non-digit.
+  engine_config cfg;
+  CHECK_FALSE(parse_port_range("10-20x", cfg).ok());
+  CHECK_FALSE(parse_port_range("1-2-3", cfg).ok());
+}

@@ -99,3 +99,44 @@ TEST_CASE("encryption disabled: starts without a secret and writes plain files",
   REQUIRE(played.ok());
   CHECK(played->stats.audio_records == 0);
 }
+
+TEST_CASE("a recording left unfinished by a crash is marked interrupted at start",
+          "[engine][startup]") {
+  temp_dir dir;
+  auto cfg = test_config(dir);
+  actor_env env;
+  std::string id;
+  {
+    auto eng = start_engine(env.sys(), cfg);
+    caf::scoped_actor self{env.sys()};
+    auto cm = eng->call_manager();
+    REQUIRE(send_event(self, cm, call_offered(1, "crash-call")).ok);
+    auto answered = send_event(self, cm, call_answered(2, "crash-call", "a1"));
+    REQUIRE(answered.record);
+    id = answered.recording_id;
+    REQUIRE(send_event(self, cm, call_event(3, "call_ended", "crash-call")).ok);
+    REQUIRE(wait_final_recording(cfg.database_uri(), id));
+  }
+
+  // What a crash leaves: the row still "recording", the final chunk missing.
+  auto row = recording_rows(cfg.database_uri()).at(0);
+  auto path = cfg.recordings_dir() + "/" + row.path;
+  auto cut = std::filesystem::file_size(path) - 1;
+  std::filesystem::resize_file(path, cut);
+  {
+    auto db = storage::database::open(cfg.database_uri());
+    REQUIRE(db.ok());
+    row.status = "recording";
+    row.ended_ms = 0;
+    REQUIRE((*db)->upsert_recording(row).ok());
+  }
+
+  auto eng = start_engine(env.sys(), cfg);
+  auto after = recording_rows(cfg.database_uri()).at(0);
+  CHECK(after.id == id);
+  CHECK(after.status == "interrupted");
+  CHECK(after.bytes == static_cast<std::int64_t>(cut));
+  auto ring = open_test_keyring(cfg.database_uri());
+  auto verified = verify_recording(path, ring, after.status);
+  CHECK_FALSE(verified.ok());
+}
