@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "media/rtp.hpp"
+#include "simulators/audio_check.hpp"
 #include "simulators/call_player.hpp"
 #include "simulators/cti_client.hpp"
 #include "simulators/loopback.hpp"
@@ -190,16 +191,13 @@ int preflight(const common_args& a) {
   return exit_ok;
 }
 
-int run_replay(const common_args& a, const replay_args& r, std::ostream& out) {
-  if (int rc = preflight(a); rc != exit_ok)
-    return rc;
-
-  std::vector<media_call> calls;
-  for (const auto& path : r.pcaps) {
+// Reads every capture into `calls`; false (after saying why) on an error.
+bool load_captures(const std::vector<std::string>& paths, std::vector<media_call>& calls) {
+  for (const auto& path : paths) {
     auto capture = read_pcap(path);
     if (!capture) {
       std::cerr << "ccrec-pbxsim: " << capture.error().message << "\n";
-      return exit_usage;
+      return false;
     }
     const auto& st = capture->stats;
     spdlog::info(
@@ -210,6 +208,16 @@ int run_replay(const common_args& a, const replay_args& r, std::ostream& out) {
     for (auto& c : capture->calls)
       calls.push_back(std::move(c));
   }
+  return true;
+}
+
+int run_replay(const common_args& a, const replay_args& r, std::ostream& out) {
+  if (int rc = preflight(a); rc != exit_ok)
+    return rc;
+
+  std::vector<media_call> calls;
+  if (!load_captures(r.pcaps, calls))
+    return exit_usage;
   if (calls.empty()) {
     std::cerr << "ccrec-pbxsim: no G.711 RTP calls found in the given captures\n";
     return exit_usage;
@@ -229,6 +237,79 @@ int run_synth(const common_args& a, const synth_args& s, std::ostream& out) {
   auto options = to_run_options(a);
   options.concurrency = s.concurrency;
   return run(a, "synth", make_synth_calls(so), options, out);
+}
+
+struct check_args {
+  std::string manifest;
+  std::string wav_dir;
+  std::string scan_dir;
+  std::vector<std::string> pcaps;
+};
+
+// The captured call a manifest entry played: same source, same leg addresses.
+const media_call* find_sent_call(const std::vector<media_call>& calls,
+                                 const nlohmann::json& entry) {
+  for (const auto& call : calls) {
+    if (call.source != entry.value("source", "") || call.legs.size() != entry["legs"].size())
+      continue;
+    bool same = true;
+    for (std::size_t i = 0; i < call.legs.size(); ++i)
+      same = same && call.legs[i].src_address == entry["legs"][i].value("src_address", "");
+    if (same)
+      return &call;
+  }
+  return nullptr;
+}
+
+int check_recorded_calls(const check_args& c, const nlohmann::json& manifest,
+                         const std::vector<media_call>& calls, std::ostream& out) {
+  int failures = 0;
+  for (const auto& entry : manifest["calls"]) {
+    if (!entry.value("record", false))
+      continue;
+    const auto* sent = find_sent_call(calls, entry);
+    auto id = entry.value("recording_id", "");
+    if (sent == nullptr) {
+      out << "SKIP " << id << ": its capture " << entry.value("source", "") << " was not given\n";
+      continue;
+    }
+    auto checked = check_call_audio(*sent, c.wav_dir + "/" + id + ".wav");
+    if (!checked) {
+      out << "FAIL " << id << ": " << checked.error().message << "\n";
+      ++failures;
+      continue;
+    }
+    for (const auto& leg : checked->legs)
+      out << (leg.ok ? "OK   " : "FAIL ") << id << " " << leg.name << ": " << leg.expected_samples
+          << " samples sent, " << leg.mismatches << " WAV samples differ, starts at sample "
+          << leg.offset << (leg.detail.empty() ? "" : " (" + leg.detail + ")") << "\n";
+    failures += checked->ok ? 0 : 1;
+  }
+  return failures;
+}
+
+int run_check(const check_args& c, std::ostream& out) {
+  std::ifstream in{c.manifest};
+  auto manifest = nlohmann::json::parse(in, nullptr, false);
+  if (manifest.is_discarded() || !manifest.contains("calls")) {
+    std::cerr << "ccrec-pbxsim: " << c.manifest << " is not a pbxsim manifest\n";
+    return exit_usage;
+  }
+  std::vector<media_call> calls;
+  if (!load_captures(c.pcaps, calls))
+    return exit_usage;
+
+  int failures = check_recorded_calls(c, manifest, calls, out);
+  if (!c.scan_dir.empty()) {
+    auto scan = scan_for_plaintext(c.scan_dir, calls);
+    for (const auto& hit : scan.hits)
+      out << "PLAINTEXT " << hit << "\n";
+    out << "scanned " << scan.files << " files (" << scan.bytes << " bytes) under " << c.scan_dir
+        << " for " << scan.needles << " payload fragments: " << scan.hits.size() << " found\n";
+    failures += static_cast<int>(scan.hits.size());
+  }
+  out << (failures == 0 ? "check passed" : "check FAILED") << "\n";
+  return failures == 0 ? exit_ok : exit_check_failed;
 }
 
 }  // namespace
@@ -267,6 +348,19 @@ int pbxsim_main(int argc, const char* const* argv, std::ostream& out) {
   synth_cmd->add_option("--seed", synth.seed, "seed for SSRCs and initial sequence numbers")
       ->capture_default_str();
 
+  check_args check;
+  auto* check_cmd =
+      app.add_subcommand("check",
+                         "compare played-back recordings (WAV) with what a replay sent, and scan a "
+                         "directory for any sent payload lying in the clear");
+  check_cmd->add_option("--manifest", check.manifest, "manifest written by replay --manifest")
+      ->required();
+  check_cmd->add_option("--wav-dir", check.wav_dir, "directory holding RECORDING-ID.wav files")
+      ->required();
+  check_cmd->add_option("--scan-dir", check.scan_dir,
+                        "directory to search for plaintext payloads (e.g. the engine's data dir)");
+  check_cmd->add_option("pcap", check.pcaps, "the captures the replay played")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -278,6 +372,8 @@ int pbxsim_main(int argc, const char* const* argv, std::ostream& out) {
 
   if (replay_cmd->parsed())
     return run_replay(replay_common, replay, out);
+  if (check_cmd->parsed())
+    return run_check(check, out);
   return run_synth(synth_common, synth, out);
 }
 

@@ -17,6 +17,7 @@ namespace ccrec::pbxsim {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_engine_failed = 1;
 inline constexpr int exit_usage = 2;
+inline constexpr int exit_check_failed = 3;  // `check` found a difference or plaintext
 
 int pbxsim_main(int argc, const char* const* argv, std::ostream& out);
 
