@@ -34,7 +34,7 @@ mkdir -p "$DEMO_DIR/wav"
 DATA="$DEMO_DIR/data"
 
 echo "== starting the engine (data dir $DATA, CTI $DEMO_CTI)"
-"$CCREC" serve --data-dir "$DATA" --cti "$DEMO_CTI" --ready-file "$DEMO_DIR/ready" \
+"$CCREC" serve --config "$CCREC_ROOT/scripts/demo.toml" --data-dir "$DATA" --cti "$DEMO_CTI" --ready-file "$DEMO_DIR/ready" \
   >"$DEMO_DIR/engine.log" 2>&1 &
 ENGINE_PID=$!
 trap 'kill -TERM $ENGINE_PID 2>/dev/null || true' EXIT
