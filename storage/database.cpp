@@ -8,6 +8,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <type_traits>
+#include <variant>
 
 #include "storage/connection.hpp"
 #include "storage/schema.hpp"
@@ -98,8 +99,41 @@ const std::vector<std::string> kCallColumns = {
     "offered_ms", "answered_ms", "ended_ms",    "state",     "decision", "schedule"};
 
 const std::vector<std::string> kRecordingColumns = {
-    "id",    "call_id",    "kind",     "path",   "key_id", "encryption", "schedule",
-    "agent", "started_ms", "ended_ms", "status", "bytes",  "packets",    "retention_days"};
+    "id",         "call_id",    "kind",     "path",           "key_id",
+    "encryption", "schedule",   "agent",    "started_ms",     "ended_ms",
+    "status",     "bytes",      "packets",  "retention_days", "form",
+    "method",     "xml_policy", "xml_path", "replaced_path",  "settled_ms"};
+
+// The columns an engine upsert may change on an existing row: the first
+// fourteen. Form and policy columns belong to the transcoder and the tools
+// that replace files, and a settled row is not changed at all.
+constexpr std::size_t kRecordingEngineColumns = 14;
+
+std::string recording_upsert_sql() {
+  std::vector<std::string> engine_columns(kRecordingColumns.begin(),
+                                          kRecordingColumns.begin() + kRecordingEngineColumns);
+  std::string sql = upsert_sql("recordings", engine_columns);
+  std::string names, values;
+  for (std::size_t i = kRecordingEngineColumns; i < kRecordingColumns.size(); ++i) {
+    names += ", " + kRecordingColumns[i];
+    values += ", :" + kRecordingColumns[i];
+  }
+  // Splice the extra columns into the INSERT part only.
+  sql.replace(sql.find(") VALUES ("), 10, names + ") VALUES (");
+  sql.replace(sql.find(") ON CONFLICT"), 1, values + ")");
+  return sql + " WHERE recordings.settled_ms = 0";
+}
+
+// A new row's form and method when the writer did not say: the plain-WAV
+// method writes into the plaintext spool, everything else is a raw stream.
+void derive_form(recording_row& r) {
+  const std::string spool = std::string{plaintext_spool_dir} + "/";
+  const bool spooled = r.path.compare(0, spool.size(), spool) == 0;
+  if (r.form.empty())
+    r.form = spooled ? "plain_wav" : "raw";
+  if (r.method.empty())
+    r.method = spooled ? "plain_wav" : (r.encryption == "ccenx" ? "ccenx" : "none");
+}
 
 // Calls `bind` on each field in column order; `bind` exchanges an into() or
 // a use() with a statement, so one list serves reads and writes.
@@ -135,6 +169,12 @@ void each_recording_field(Row& r, Bind bind) {
   bind(r.bytes);
   bind(r.packets);
   bind(r.retention_days);
+  bind(r.form);
+  bind(r.method);
+  bind(r.xml_policy);
+  bind(r.xml_path);
+  bind(r.replaced_path);
+  bind(r.settled_ms);
 }
 
 // A statement whose into()/use() elements were exchanged one by one: it
@@ -441,10 +481,27 @@ struct database::impl {
   template <class Row, class Fields>
   void upsert_row(const std::string& table, const std::vector<std::string>& columns,
                   Fields each_field, const Row& row) {
+    upsert_row_with(upsert_sql(table, columns), each_field, row);
+  }
+
+  template <class Row, class Fields>
+  void upsert_row_with(const std::string& query, Fields each_field, const Row& row) {
     soci::statement st(sql);
     each_field(row, [&](const auto& field) { st.exchange(soci::use(field)); });
-    prepare_exchanged(st, upsert_sql(table, columns));
+    prepare_exchanged(st, query);
     st.execute(true);
+  }
+
+  // Runs an UPDATE whose placeholders are bound in the order given; returns
+  // the rows it changed.
+  using bound_value = std::variant<const std::string*, const std::int64_t*>;
+  long long update(const std::string& query, const std::vector<bound_value>& values) {
+    soci::statement st(sql);
+    for (const auto& v : values)
+      std::visit([&](const auto* p) { st.exchange(soci::use(*p)); }, v);
+    prepare_exchanged(st, query);
+    st.execute(true);
+    return st.get_affected_rows();
   }
 };
 
@@ -603,10 +660,12 @@ result<std::vector<call_row>> database::calls() {
 // ---- recordings -----------------------------------------------------------------------
 
 result<void> database::upsert_recording(const recording_row& row) {
+  static const std::string query = recording_upsert_sql();
+  recording_row full = row;
+  derive_form(full);
   return impl_->run("while upserting recording " + row.id, [&] {
-    impl_->upsert_row(
-        "recordings", kRecordingColumns, [](auto& r, auto bind) { each_recording_field(r, bind); },
-        row);
+    impl_->upsert_row_with(
+        query, [](auto& r, auto bind) { each_recording_field(r, bind); }, full);
   });
 }
 
@@ -627,6 +686,63 @@ result<std::vector<recording_row>> database::recordings() {
 result<std::vector<recording_row>> database::unfinished_recordings() {
   return impl_->run("while reading unfinished recordings", [&] {
     return impl_->select_recordings(" WHERE status = 'recording' ORDER BY started_ms, id", nullptr);
+  });
+}
+
+result<std::vector<recording_row>> database::recordings_to_transcode() {
+  return impl_->run("while reading recordings to transcode", [&] {
+    return impl_->select_recordings(
+        " WHERE kind = 'audio' AND form IN ('raw', 'plain_wav')"
+        " AND status IN ('complete', 'interrupted') ORDER BY started_ms, id",
+        nullptr);
+  });
+}
+
+result<std::vector<recording_row>> database::recordings_in_form(const std::string& form) {
+  return impl_->run("while reading recordings in form " + form, [&] {
+    return impl_->select_recordings(" WHERE form = :form ORDER BY started_ms, id", &form);
+  });
+}
+
+result<std::vector<recording_row>> database::recordings_with_replaced_file() {
+  return impl_->run("while reading recordings with a replaced file", [&] {
+    return impl_->select_recordings(" WHERE replaced_path <> '' ORDER BY started_ms, id", nullptr);
+  });
+}
+
+result<std::vector<recording_row>> database::recordings_at_path(const std::string& path) {
+  return impl_->run("while reading recordings at " + path, [&] {
+    return impl_->select_recordings(" WHERE path = :path ORDER BY started_ms, id", &path);
+  });
+}
+
+result<bool> database::set_recording_policy(const std::string& id, const std::string& method,
+                                            const std::string& xml_policy,
+                                            const std::string& xml_path) {
+  return impl_->run("while noting the policies of recording " + id, [&] {
+    return impl_->update(
+               "UPDATE recordings SET method = :method, xml_policy = :xml_policy,"
+               " xml_path = :xml_path WHERE id = :id",
+               {&method, &xml_policy, &xml_path, &id}) > 0;
+  });
+}
+
+result<bool> database::replace_recording_file(const recording_file_change& c) {
+  const std::string replaced = c.new_path == c.expected_path ? "" : c.expected_path;
+  const std::int64_t now = now_ms();
+  return impl_->run("while pointing recording " + c.id + " at " + c.new_path, [&] {
+    return impl_->update(
+               "UPDATE recordings SET path = :new_path, form = :form, encryption = :encryption,"
+               " replaced_path = :replaced, key_id = :key_id, bytes = :bytes,"
+               " settled_ms = :settled_ms WHERE id = :id AND path = :expected",
+               {&c.new_path, &c.form, &c.encryption, &replaced, &c.key_id, &c.bytes, &now, &c.id,
+                &c.expected_path}) > 0;
+  });
+}
+
+result<void> database::clear_replaced_path(const std::string& id) {
+  return impl_->run("while clearing the replaced file of recording " + id, [&] {
+    impl_->update("UPDATE recordings SET replaced_path = '' WHERE id = :id", {&id});
   });
 }
 

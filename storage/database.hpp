@@ -69,6 +69,32 @@ struct recording_row {
   std::int64_t bytes = 0;     // file size when finished
   std::int64_t packets = 0;   // media packets written
   std::int64_t retention_days = 0;
+  // What the file at `path` holds now (docs/transcoding.md): "raw" (CCRAW
+  // record stream), "compressed" (FLAC inside CCENX), "plain_wav" (a WAV
+  // written in the clear by the plain-WAV recording method: plaintext
+  // pending), "wav" (a WAV inside CCENX). Empty on upsert: derived from the
+  // path (the plaintext spool holds plain_wav files) when the row is new.
+  std::string form;
+  std::string method;           // how the engine wrote it: "ccenx", "none", "plain_wav"
+  std::string xml_policy;       // call-metadata XML: "off", "plain", "encrypted"; "" not noted
+  std::string xml_path;         // that XML file, relative to the recordings directory
+  std::string replaced_path;    // a file this row no longer uses, still to be removed
+  std::int64_t settled_ms = 0;  // when the file was last replaced (transcoded, encrypted)
+};
+
+// The directory, relative to the recordings directory, where the plain-WAV
+// recording method writes; upsert_recording derives form "plain_wav" from it.
+inline constexpr const char* plaintext_spool_dir = "plaintext-spool";
+
+// A recording's file replaced by another (transcoded, encrypted in place).
+struct recording_file_change {
+  std::string id;
+  std::string expected_path;  // the row's path must still be this
+  std::string new_path;
+  std::string form;
+  std::int64_t key_id = 0;
+  std::string encryption;
+  std::int64_t bytes = 0;
 };
 
 struct audit_row {
@@ -129,6 +155,28 @@ class database {
   result<std::vector<recording_row>> recordings();
   // Recordings still marked "recording" (left by a crash), for start-up.
   result<std::vector<recording_row>> unfinished_recordings();
+  // Once a row has been settled (replace_recording_file), upsert_recording
+  // leaves its existing columns alone: the engine has said everything about
+  // a finished recording, and a replayed older write must not point the row
+  // back at a file that is gone.
+
+  // Finished audio recordings still in form "raw" or "plain_wav": the
+  // transcoder's queue, oldest first.
+  result<std::vector<recording_row>> recordings_to_transcode();
+  // Rows in `form`, and rows whose replaced_path is not yet cleared.
+  result<std::vector<recording_row>> recordings_in_form(const std::string& form);
+  result<std::vector<recording_row>> recordings_with_replaced_file();
+  // Rows whose path is `path` (relative to the recordings directory).
+  result<std::vector<recording_row>> recordings_at_path(const std::string& path);
+  // Notes which policies applied. False when no row has `id` (yet).
+  result<bool> set_recording_policy(const std::string& id, const std::string& method,
+                                    const std::string& xml_policy, const std::string& xml_path);
+  // Points the row at its new file, in one statement, only if its path is
+  // still `expected_path`; remembers that path in replaced_path when it
+  // differs from the new one. False when the row moved on (or is missing).
+  result<bool> replace_recording_file(const recording_file_change& change);
+  // The replaced file is gone: forget it.
+  result<void> clear_replaced_path(const std::string& id);
 
   result<void> add_audit(const audit_row& row);
   result<std::vector<audit_row>> audit();

@@ -73,6 +73,24 @@ const std::string kKeysNeverDeleted = "'ccrec: keys are never deleted'";
 const std::string kKeysImmutable = "'ccrec: key material is immutable, only status may change'";
 const std::string kAuditAppendOnly = "'ccrec: audit rows are never changed or deleted'";
 
+// Migration 3: what form each recording's file is in now, and which
+// encryption exceptions (policies) applied to it. See docs/transcoding.md.
+// ADD COLUMN with NOT NULL needs a default on SQLite; existing rows are raw
+// recordings written by the engine itself.
+const std::vector<std::string> kRecordingFormStatements = {
+    "ALTER TABLE recordings ADD COLUMN form TEXT NOT NULL DEFAULT 'raw'",
+    "ALTER TABLE recordings ADD COLUMN method TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE recordings ADD COLUMN xml_policy TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE recordings ADD COLUMN xml_path TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE recordings ADD COLUMN replaced_path TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE recordings ADD COLUMN settled_ms BIGINT NOT NULL DEFAULT 0",
+    "CREATE INDEX recordings_form ON recordings (form)",
+};
+
+migration recording_forms() {
+  return migration{3, "recording forms and encryption policies", kRecordingFormStatements};
+}
+
 // SQLite. AUTOINCREMENT keeps ids from ever being reused, even if a guard
 // were dropped and the newest row removed.
 std::vector<migration> sqlite_migrations() {
@@ -109,7 +127,7 @@ std::vector<migration> sqlite_migrations() {
           " BEGIN SELECT RAISE(ABORT, " +
               kAuditAppendOnly + "); END",
       }};
-  return {tables, guards};
+  return {tables, guards, recording_forms()};
 }
 
 // PostgreSQL. Identity columns BY DEFAULT so that an import can restore a
@@ -165,7 +183,7 @@ std::vector<migration> postgresql_migrations() {
           "CREATE TRIGGER audit_refuse_truncate BEFORE TRUNCATE ON audit"
           " FOR EACH STATEMENT EXECUTE FUNCTION ccrec_refuse_audit_change()",
       }};
-  return {tables, guards};
+  return {tables, guards, recording_forms()};
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ using namespace ccrec::test;
 
 namespace {
 
-constexpr int kSchemaVersion = 2;  // tables (1), never-delete guards (2)
+constexpr int kSchemaVersion = 3;  // tables (1), never-delete guards (2), forms (3)
 
 const std::string kNeverDeleted = "ccrec: keys are never deleted";
 const std::string kImmutable = "ccrec: key material is immutable, only status may change";
@@ -92,7 +92,7 @@ TEST_CASE("migrate refuses a schema newer than this build", "[storage]") {
   REQUIRE_FALSE(migrated.ok());
   CHECK(migrated.error().code == "schema_too_new");
   CHECK(migrated.error().message ==
-        "while migrating the schema: the database schema is version 99, this build knows up to 2");
+        "while migrating the schema: the database schema is version 99, this build knows up to 3");
   CHECK(db->schema_version() == 99);
 }
 

@@ -193,7 +193,7 @@ TEST_CASE("a session that saw no error also recovers after a restart", "[storage
   // The session's socket is dead but nothing has noticed yet: ping finds
   // out and reconnects before its query.
   REQUIRE(db->ping().ok());
-  CHECK(db->schema_version() == 2);
+  CHECK(db->schema_version() == 3);
 }
 
 TEST_CASE("a frozen server blocks a query until it thaws", "[storage][postgresql]") {
