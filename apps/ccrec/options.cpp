@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -82,6 +83,9 @@ result<offline_context> open_offline(const common_options& opts, bool need_keys)
   if (!cfg)
     return cfg.error();
   ctx.cfg = std::move(*cfg);
+  if (ctx.cfg.db.empty() && !std::filesystem::is_directory(ctx.cfg.data_dir))
+    return make_error("no_data_dir", "no ccrec data directory at '" + ctx.cfg.data_dir +
+                                         "' (pass --data-dir, or --db for another database)");
 
   auto db = storage::database::open(ctx.cfg.database_uri());
   if (!db)
