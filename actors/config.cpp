@@ -71,7 +71,7 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
   static const std::set<std::string> known = {
       "data_dir",       "db",           "cti",      "media_host",        "media_ports",
       "encryption",     "kdf_profile",  "random_seed", "flush_interval_ms", "late_grace_ms",
-      "db_probe_interval_ms", "cti_request_timeout_ms"};
+      "db_probe_interval_ms", "cti_request_timeout_ms", "key_reload_interval_ms"};
   if (auto ok = check_keys(t, known, "[engine]", path); !ok)
     return ok.error();
 
@@ -90,6 +90,7 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
   cfg.late_grace_ms = t["late_grace_ms"].value_or(cfg.late_grace_ms);
   cfg.db_probe_interval_ms = t["db_probe_interval_ms"].value_or(cfg.db_probe_interval_ms);
   cfg.cti_request_timeout_ms = t["cti_request_timeout_ms"].value_or(cfg.cti_request_timeout_ms);
+  cfg.key_reload_interval_ms = t["key_reload_interval_ms"].value_or(cfg.key_reload_interval_ms);
   return {};
 }
 
@@ -153,6 +154,8 @@ result<void> validate_config(const engine_config& cfg) {
   if (profiles.count(cfg.kdf_profile) == 0)
     return make_error("bad_config", "kdf_profile '" + cfg.kdf_profile +
                                         "' is not moderate or test");
+  if (cfg.key_reload_interval_ms < 0)
+    return make_error("bad_config", "key_reload_interval_ms must not be negative");
   if (cfg.media_port_high - cfg.media_port_low < 2)
     return make_error("bad_config", "the media port range needs at least 3 ports");
   std::set<std::string> names;

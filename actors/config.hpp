@@ -58,6 +58,9 @@ struct engine_config {
   std::int64_t late_grace_ms = 2000;      // keep a closed port counting late RTP
   std::int64_t db_probe_interval_ms = 2000;
   std::int64_t cti_request_timeout_ms = 5000;
+  // How often the key cache re-reads the key table, so that a rotation made
+  // elsewhere (`ccrec keys rotate`) reaches new files; 0: only on request.
+  std::int64_t key_reload_interval_ms = 5000;
 
   std::string database_uri() const;    // db, or the default SQLite file
   std::string recordings_dir() const;  // <data_dir>/recordings

@@ -104,27 +104,44 @@ void recover_unfinished(storage::database& db, const keyring& ring, const engine
   }
 }
 
-result<std::shared_ptr<const keyring>> load_keys(storage::database* db, const engine_config& cfg) {
+// The KEK stays in guarded memory for the key cache's reloads (a rotation
+// made by another process must reach new files); Argon2id runs only here.
+struct loaded_keys {
+  std::shared_ptr<const keyring> ring = std::make_shared<const keyring>();
+  std::shared_ptr<const crypto::secret_bytes> kek;  // null: encryption disabled
+};
+
+result<loaded_keys> load_keys(storage::database* db, const engine_config& cfg) {
+  loaded_keys out;
   if (!cfg.encryption)
-    return std::make_shared<const keyring>();
+    return out;
   keyring_options opts;
   opts.kdf_profile = cfg.kdf_profile;
-  auto ring = open_keyring(*db, cfg.kek_secret.get(), opts);
+  auto kek = open_kek(*db, cfg.kek_secret.get(), opts);
+  if (!kek)
+    return kek.error();
+  auto ring = load_keyring(*db, *kek, opts);
   if (!ring)
     return ring.error();
   spdlog::info("key cache: {} master key(s) loaded, active key {}", ring->keys.size(),
                ring->active_id);
-  return std::make_shared<const keyring>(std::move(*ring));
+  out.ring = std::make_shared<const keyring>(std::move(*ring));
+  out.kek = std::make_shared<const crypto::secret_bytes>(std::move(*kek));
+  return out;
 }
 
-void spawn_actors(engine::impl& e, std::shared_ptr<const keyring> ring,
-                  std::shared_ptr<cti_socket> sock) {
+void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket> sock) {
   const auto& cfg = e.cfg;
   e.metadata_writer = e.sys.spawn<caf::detached>(metadata_writer, cfg.database_uri());
   e.db_watchdog =
       e.sys.spawn<caf::detached>(db_watchdog, cfg.database_uri(), cfg.db_probe_interval_ms);
   caf::anon_send(e.db_watchdog, subscribe_atom::value, e.metadata_writer);
-  e.key_cache = e.sys.spawn(key_cache, std::move(ring));
+  key_cache_args kc;
+  kc.ring = std::move(keys.ring);
+  kc.db_uri = cfg.database_uri();
+  kc.kek = std::move(keys.kek);
+  kc.reload_interval_ms = cfg.key_reload_interval_ms;
+  e.key_cache = e.sys.spawn(key_cache, std::move(kc));
 
   media_receiver_options media;
   media.host = cfg.media_host;
@@ -163,11 +180,11 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
   auto db = gate_startup(cfg);
   if (!db)
     return db.error();
-  auto ring = load_keys(db->get(), cfg);
-  if (!ring)
-    return ring.error();
+  auto keys = load_keys(db->get(), cfg);
+  if (!keys)
+    return keys.error();
   if (*db)
-    recover_unfinished(**db, **ring, cfg);
+    recover_unfinished(**db, *keys->ring, cfg);
 
   std::shared_ptr<cti_socket> sock;
   if (!cfg.cti_endpoint.empty()) {
@@ -180,7 +197,7 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
   auto p = std::make_unique<impl>(sys);
   p->cfg = cfg;
   p->cti_endpoint = sock ? sock->endpoint : "";
-  spawn_actors(*p, *ring, std::move(sock));
+  spawn_actors(*p, std::move(*keys), std::move(sock));
   spdlog::info("engine started: data dir {}, database {}, CTI {}, media ports {}-{}, encryption {}",
                cfg.data_dir, (*db) ? (*db)->backend() : "unavailable",
                p->cti_endpoint.empty() ? "none (embedded)" : p->cti_endpoint, cfg.media_port_low,

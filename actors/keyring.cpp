@@ -33,12 +33,6 @@ std::vector<std::uint8_t> from_hex(const std::string& hex) {
   return out;
 }
 
-// The context a master key is wrapped under: binds the wrapped bytes to the
-// key's fingerprint, so wrapped values swapped between rows fail to unwrap.
-std::string wrap_context(const std::string& fingerprint) {
-  return "ccrec master key " + fingerprint;
-}
-
 // Reads the KEK parameters, creating them on a new database.
 result<std::pair<std::vector<std::uint8_t>, std::string>> kek_parameters(
     storage::database& db, const keyring_options& opts) {
@@ -87,33 +81,6 @@ result<crypto::secret_bytes> derive_kek(storage::database& db, const crypto::sec
   return std::move(*kek);
 }
 
-result<void> create_master_key(storage::database& db, const crypto::secret_bytes& kek,
-                               const keyring_options& opts, keyring& ring) {
-  auto key = crypto::secret_bytes::random(crypto::key_bytes);
-  storage::key_row row;
-  row.created_ms = now_ms();
-  row.status = "active";
-  row.kek_provider = "passphrase-argon2id";
-  row.fingerprint = crypto::key_fingerprint(key);
-  auto wrapped = crypto::wrap_key(kek, key, wrap_context(row.fingerprint));
-  if (!wrapped)
-    return wrapped.error();
-  row.wrapped = std::move(*wrapped);
-
-  auto id = db.insert_key(row);
-  if (!id)
-    return id.error();
-  ring.keys[*id] = std::make_shared<const crypto::secret_bytes>(std::move(key));
-  ring.active_id = *id;
-
-  storage::audit_row audit;
-  audit.at_ms = row.created_ms;
-  audit.actor = opts.actor;
-  audit.event = "key_created";
-  audit.detail = "master key " + std::to_string(*id) + " fingerprint " + row.fingerprint;
-  return db.add_audit(audit);
-}
-
 }  // namespace
 
 const crypto::secret_bytes* keyring::find(std::int64_t id) const {
@@ -125,36 +92,93 @@ crypto::key_resolver keyring::resolver() const {
   return [this](std::uint64_t id) { return find(static_cast<std::int64_t>(id)); };
 }
 
-result<keyring> open_keyring(storage::database& db, const crypto::secret_bytes* secret,
-                             const keyring_options& opts) {
+std::string master_key_context(const std::string& fingerprint) {
+  return "ccrec master key " + fingerprint;
+}
+
+result<std::int64_t> create_master_key(storage::database& db, const crypto::secret_bytes& kek,
+                                       const std::string& status, const keyring_options& opts,
+                                       std::shared_ptr<const crypto::secret_bytes>* out) {
+  auto key = crypto::secret_bytes::random(crypto::key_bytes);
+  storage::key_row row;
+  row.created_ms = now_ms();
+  row.status = status;
+  row.kek_provider = passphrase_kek_provider_name;
+  row.fingerprint = crypto::key_fingerprint(key);
+  auto wrapped = crypto::wrap_key(kek, key, master_key_context(row.fingerprint));
+  if (!wrapped)
+    return wrapped.error();
+  row.wrapped = std::move(*wrapped);
+
+  auto id = db.insert_key(row);
+  if (!id)
+    return id.error();
+  if (out != nullptr)
+    *out = std::make_shared<const crypto::secret_bytes>(std::move(key));
+
+  storage::audit_row audit;
+  audit.at_ms = row.created_ms;
+  audit.actor = opts.actor;
+  audit.event = "key_created";
+  audit.detail = "master key " + std::to_string(*id) + " fingerprint " + row.fingerprint;
+  if (auto ok = db.add_audit(audit); !ok)
+    return ok.error();
+  return *id;
+}
+
+result<crypto::secret_bytes> open_kek(storage::database& db, const crypto::secret_bytes* secret,
+                                      const keyring_options& opts) {
   if (secret == nullptr || secret->empty())
     return make_error("kek_secret_missing",
                       "no key-encrypting secret: set CCREC_KEK_SECRET or pass --kek-secret-fd N");
+  return derive_kek(db, *secret, opts);
+}
 
-  auto kek = derive_kek(db, *secret, opts);
-  if (!kek)
-    return kek.error();
+result<keyring> load_keyring(storage::database& db, const crypto::secret_bytes& kek,
+                             const keyring_options& opts, const keyring* known) {
   auto rows = db.keys();
   if (!rows)
     return rows.error();
 
   keyring ring;
   for (const auto& row : *rows) {
-    auto key = crypto::unwrap_key(*kek, row.wrapped, wrap_context(row.fingerprint));
+    if (row.status == "inactive")
+      continue;  // deactivated: no kept recording needs it
+    if (known != nullptr) {
+      auto it = known->keys.find(row.id);
+      if (it != known->keys.end() && crypto::key_fingerprint(*it->second) == row.fingerprint) {
+        ring.keys[row.id] = it->second;
+        if (row.status == "active")
+          ring.active_id = row.id;
+        continue;
+      }
+    }
+    auto key = crypto::unwrap_key(kek, row.wrapped, master_key_context(row.fingerprint));
     if (!key)
-      return make_error("key_unwrap_failed",
-                        "master key " + std::to_string(row.id) + " does not unwrap: " +
-                            key.error().message);
+      return make_error("key_unwrap_failed", "master key " + std::to_string(row.id) +
+                                                 " does not unwrap: " + key.error().message);
     ring.keys[row.id] = std::make_shared<const crypto::secret_bytes>(std::move(*key));
     if (row.status == "active")
       ring.active_id = row.id;  // the newest active key wins
   }
 
   if (ring.active_id == 0 && opts.create_first_key) {
-    if (auto ok = create_master_key(db, *kek, opts, ring); !ok)
-      return ok.error().with_context("while creating the first master key");
+    std::shared_ptr<const crypto::secret_bytes> key;
+    auto id = create_master_key(db, kek, "active", opts, &key);
+    if (!id)
+      return id.error().with_context("while creating the first master key");
+    ring.keys[*id] = std::move(key);
+    ring.active_id = *id;
   }
   return ring;
+}
+
+result<keyring> open_keyring(storage::database& db, const crypto::secret_bytes* secret,
+                             const keyring_options& opts) {
+  auto kek = open_kek(db, secret, opts);
+  if (!kek)
+    return kek.error();
+  return load_keyring(db, *kek, opts);
 }
 
 }  // namespace ccrec

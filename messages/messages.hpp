@@ -38,7 +38,7 @@ using resume_atom = caf::atom_constant<caf::atom("resume")>;      // take media 
 using stop_atom = caf::atom_constant<caf::atom("stop")>;          // end a recording
 using key_atom = caf::atom_constant<caf::atom("key")>;            // ask for a key
 using active_atom = caf::atom_constant<caf::atom("active")>;      // the active key
-using reload_atom = caf::atom_constant<caf::atom("reload")>;      // re-read from db
+using reload_atom = caf::atom_constant<caf::atom("reload")>;      // re-read keys from db
 using upsert_atom = caf::atom_constant<caf::atom("upsert")>;      // write metadata
 using probe_atom = caf::atom_constant<caf::atom("probe")>;        // check the db now
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;// follow changes
@@ -131,6 +131,20 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, key_grant& x) {
   // Only the id: key bytes never reach a log or the wire.
   return f(caf::meta::type_name("key_grant"), x.key_id);
+}
+
+// Every usable master key, as the key cache's loader read it from the
+// database (internal: loader -> key_cache, answering a reload). Holds
+// pointers to guarded memory, so like key_grant it never leaves the process
+// and is not registered in add_message_types().
+struct key_set {
+  std::int64_t active_id = 0;   // 0: no active key
+  std::vector<key_grant> keys;  // by id; inactive keys are left out
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_set& x) {
+  return f(caf::meta::type_name("key_set"), x.active_id, x.keys);
 }
 
 // ---------------------------------------------------------------------------

@@ -14,5 +14,6 @@ command_fn add_serve(CLI::App& app);
 command_fn add_verify(CLI::App& app);
 command_fn add_play(CLI::App& app);
 command_fn add_recordings(CLI::App& app);
+command_fn add_keys(CLI::App& app);
 
 }  // namespace ccrec::app

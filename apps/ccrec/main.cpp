@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add(ccrec::app::add_verify);
   add(ccrec::app::add_play);
   add(ccrec::app::add_recordings);
+  add(ccrec::app::add_keys);
 
   try {
     app.parse(argc, argv);
