@@ -309,6 +309,42 @@ typename Inspector::result_type inspect(Inspector& f, recording_event& x) {
            x.state, x.detail);
 }
 
+// ---------------------------------------------------------------------------
+// transcoder: finished recordings to compressed, encrypted files
+// ---------------------------------------------------------------------------
+
+using transcode_atom = caf::atom_constant<caf::atom("transcode")>;  // a recording finished
+
+// From a recording session when its files are final: the policies that
+// applied (see actors/encryption_policy.hpp), for the transcoder to note in
+// the recording row before it takes the file.
+struct recording_done {
+  std::string recording_id;
+  std::string method;      // "ccenx", "none", "plain_wav"
+  std::string xml_policy;  // "off", "plain", "encrypted"
+  std::string xml_path;    // relative to the recordings directory, or ""
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recording_done& x) {
+  return f(caf::meta::type_name("recording_done"), x.recording_id, x.method, x.xml_policy,
+           x.xml_path);
+}
+
+// The transcoder's answer to (status_atom).
+struct transcoder_status {
+  std::int64_t transcoded = 0;     // recordings converted by this run
+  std::int64_t failed = 0;         // recordings it gave up on (kept as they were)
+  std::int64_t queued = 0;         // finished recordings still waiting, at the last look
+  std::int64_t notes_pending = 0;  // policy notes not yet in the database
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, transcoder_status& x) {
+  return f(caf::meta::type_name("transcoder_status"), x.transcoded, x.failed, x.queued,
+           x.notes_pending);
+}
+
 // A snapshot for `ccrec status` and tests.
 struct engine_status {
   bool db_up = false;
@@ -346,6 +382,8 @@ inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<recording_info>("ccrec::recording_info");
   cfg.add_message_type<db_state>("ccrec::db_state");
   cfg.add_message_type<recording_event>("ccrec::recording_event");
+  cfg.add_message_type<recording_done>("ccrec::recording_done");
+  cfg.add_message_type<transcoder_status>("ccrec::transcoder_status");
   cfg.add_message_type<engine_status>("ccrec::engine_status");
 }
 
