@@ -103,6 +103,14 @@ TEST_CASE("malformed CTI over ZeroMQ is refused once each; the link goes on", "[
   require_refusal(pbx.receive(), 77, "bad_event", "call_answered: missing required field 'agent'");
   CHECK(pbx.quiet());
 
+  std::string oversized = R"({"v":1,"type":"agent_login","seq":55,"agent":"a1","pbx":")";
+  oversized += std::string(100 * 1024, 'p') + "\"}";
+  pbx.send(oversized);
+  require_refusal(pbx.receive(), 55, "bad_json",
+                  "message of " + std::to_string(oversized.size()) +
+                      " bytes is larger than the limit of 65536");
+  CHECK(pbx.quiet());
+
   // A whole call still goes through, in order, one reply per event.
   pbx.send(R"({"v":1,"type":"agent_login","seq":100,"agent":"a1"})");
   pbx.send(R"({"v":1,"type":"call_offered","seq":101,"call_id":"z1","direction":"inbound"})");
@@ -136,7 +144,7 @@ TEST_CASE("malformed CTI over ZeroMQ is refused once each; the link goes on", "[
 
   auto status = eng->status();
   CHECK(status.cti_events == 4);
-  CHECK(status.cti_rejected == 4);
+  CHECK(status.cti_rejected == 5);
   CHECK(status.recordings_started == 1);
 }
 
