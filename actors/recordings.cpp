@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "actors/stored_audio.hpp"
 #include "media/raw_format.hpp"
 
 namespace ccrec {
@@ -15,13 +16,14 @@ std::string verify_result::describe() const {
   auto chunks = std::to_string(report.chunks) + " chunks, " +
                 std::to_string(report.plaintext_bytes) + " bytes";
   if (ok())
-    return "OK " + path + ": complete, " + chunks + ", key " +
-           std::to_string(report.header.key_id);
+    return "OK " + path + ": complete, " + chunks + ", key " + std::to_string(report.header.key_id);
   if (report.state == ccenx_state::complete)
     return "FAIL " + path + ": decrypts, but the recording inside is damaged: " + raw_error;
   if (report.state == ccenx_state::interrupted && db_status == "complete")
-    return "FAIL " + path + ": truncated: the database records it as complete, yet it ends "
-                            "without its final chunk (" + chunks + " authenticate)";
+    return "FAIL " + path +
+           ": truncated: the database records it as complete, yet it ends "
+           "without its final chunk (" +
+           chunks + " authenticate)";
   return "FAIL " + path + ": " + crypto::to_string(report.state) + ": " + report.reason;
 }
 
@@ -62,6 +64,38 @@ result<void> read_plain(const std::string& path, const crypto::plaintext_sink& s
   return {};
 }
 
+// True when `path` holds something other than a raw record stream
+// (compressed, a WAV): stored_audio plays and verifies those.
+bool is_stored_audio(const std::string& path) {
+  if (crypto::has_ccenx_magic(path)) {
+    auto header = crypto::read_ccenx_header(path);
+    auto content = header ? static_cast<crypto::ccenx_content>(header->content_type)
+                          : crypto::ccenx_content::raw_call_audio;
+    return content != crypto::ccenx_content::raw_call_audio &&
+           content != crypto::ccenx_content::screen;
+  }
+  std::ifstream in{path, std::ios::binary};
+  std::uint8_t head[audio::sniff_bytes] = {};
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  auto kind = audio::sniff_content(head, static_cast<std::size_t>(in.gcount()));
+  return kind != audio::content_kind::raw_stream && kind != audio::content_kind::unknown;
+}
+
+// A compressed or WAV file inside CCENX: every chunk must authenticate and
+// the audio must decode to its end.
+verify_result verify_stored_file(const std::string& path, const keyring& ring, verify_result out) {
+  auto checked = verify_stored(path, ring);
+  if (!checked) {
+    out.report.state = crypto::ccenx_state::corrupt;
+    out.report.code = checked.error().code;
+    out.report.reason = checked.error().message;
+    return out;
+  }
+  out.report = checked->report;
+  out.records = checked->frames;
+  return out;
+}
+
 }  // namespace
 
 verify_result verify_recording(const std::string& path, const keyring& ring,
@@ -69,6 +103,8 @@ verify_result verify_recording(const std::string& path, const keyring& ring,
   verify_result out;
   out.path = path;
   out.db_status = db_status;
+  if (crypto::has_ccenx_magic(path) && is_stored_audio(path))
+    return verify_stored_file(path, ring, std::move(out));
   stream_check check{[&out](const media::raw_record&) { ++out.records; }};
   out.report = crypto::read_ccenx(path, ring.resolver(),
                                   [&](const std::uint8_t* d, std::size_t n) { check.feed(d, n); });
@@ -79,8 +115,28 @@ verify_result verify_recording(const std::string& path, const keyring& ring,
   return out;
 }
 
+namespace {
+
+result<play_result> play_stored_audio(const std::string& path, const keyring& ring,
+                                      const std::string& wav_out) {
+  auto played = play_stored(path, ring, wav_out);
+  if (!played)
+    return played.error();
+  play_result out;
+  out.report = played->report;
+  out.stats.frames = played->frames;
+  for (int leg = 0; leg < 2 && leg < played->format.channels; ++leg)
+    out.stats.leg_samples[leg] = played->frames;
+  out.stats.metadata_json = played->comment;
+  return out;
+}
+
+}  // namespace
+
 result<play_result> play_recording(const std::string& path, const keyring& ring,
                                    const std::string& wav_out) {
+  if (is_stored_audio(path))
+    return play_stored_audio(path, ring, wav_out);
   media::wav_renderer renderer{wav_out};
   stream_check check{[&renderer](const media::raw_record& r) { renderer.add(r); }};
   auto feed = [&](const std::uint8_t* d, std::size_t n) { check.feed(d, n); };
@@ -89,9 +145,10 @@ result<play_result> play_recording(const std::string& path, const keyring& ring,
   if (crypto::has_ccenx_magic(path)) {
     if (ring.keys.empty())
       return make_error("encryption_disabled",
-                        path + " was recorded while encryption was enabled; encryption is now "
-                               "disabled, so it cannot be played. Enable encryption again "
-                               "(with the same database and secret) to play it.");
+                        path +
+                            " was recorded while encryption was enabled; encryption is now "
+                            "disabled, so it cannot be played. Enable encryption again "
+                            "(with the same database and secret) to play it.");
     out.report = crypto::read_ccenx(path, ring.resolver(), feed);
     if (out.report.state == crypto::ccenx_state::corrupt)
       return make_error(out.report.code, path + ": " + out.report.reason);
