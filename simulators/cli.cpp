@@ -14,6 +14,7 @@
 #include "simulators/audio_check.hpp"
 #include "simulators/call_player.hpp"
 #include "simulators/cti_client.hpp"
+#include "simulators/load_cli.hpp"
 #include "simulators/loopback.hpp"
 #include "simulators/manifest.hpp"
 #include "simulators/pcap_reader.hpp"
@@ -361,6 +362,9 @@ int pbxsim_main(int argc, const char* const* argv, std::ostream& out) {
                         "directory to search for plaintext payloads (e.g. the engine's data dir)");
   check_cmd->add_option("pcap", check.pcaps, "the captures the replay played")->required();
 
+  load_cli_args load;
+  auto* load_cmd = add_load_command(app, load);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -374,6 +378,8 @@ int pbxsim_main(int argc, const char* const* argv, std::ostream& out) {
     return run_replay(replay_common, replay, out);
   if (check_cmd->parsed())
     return run_check(check, out);
+  if (load_cmd->parsed())
+    return run_load_command(load, out);
   return run_synth(synth_common, synth, out);
 }
 

@@ -3,6 +3,9 @@
 //   ccrec-pbxsim replay --cti ENDPOINT [--speed X] [--stagger MS] [--manifest FILE] PCAP...
 //   ccrec-pbxsim synth  --cti ENDPOINT --calls N --duration SECONDS [--concurrency C]
 //                       [--codec pcmu|pcma] [--seed S] [--manifest FILE]
+//   ccrec-pbxsim load   --cti ENDPOINT --calls N --duration SECONDS [--hold S] [--ramp S]
+//                       [--rate R] [--engine-pid PID] [--data-dir DIR | --db URI]
+//                       [--result FILE.json] [--plot FILE.svg]   (see load_cli.hpp)
 //
 // Prints one line per call to `out` as it ends; logs go to stderr.
 // Returns the process exit code: 0 every event acked ok, 1 an event was
