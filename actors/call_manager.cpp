@@ -23,6 +23,8 @@ struct call_entry {
   call_info info;
   caf::actor session;  // invalid while not recording
   std::string recording_id;
+  std::string schedule;
+  std::vector<media_endpoint> media;  // where the PBX sends the call's streams
 };
 
 struct manager_state {
@@ -60,6 +62,16 @@ cti_reply error_reply(std::int64_t seq, std::string code, std::string message) {
   return r;
 }
 
+cti_reply recording_reply(std::int64_t seq, const std::string& recording_id,
+                          const std::string& schedule, std::vector<media_endpoint> media) {
+  auto reply = ok_reply(seq);
+  reply.record = true;
+  reply.recording_id = recording_id;
+  reply.schedule = schedule;
+  reply.media = std::move(media);
+  return reply;
+}
+
 // A file-name-safe, sortable, unique recording id: time, call id, random.
 std::string new_recording_id(manager_state& st, const std::string& call_id) {
   auto now = std::time(nullptr);
@@ -87,14 +99,14 @@ call_entry* find_call(const state_ptr& st, const cti_event& ev, caf::response_pr
   if (it != st->calls.end())
     return &it->second;
   ++st->counters.cti_rejected;
-  rp.deliver(error_reply(ev.seq, "unknown_call", ev.type + ": call '" + ev.call_id +
-                                                     "' is not known (no call_offered seen)"));
+  rp.deliver(
+      error_reply(ev.seq, "unknown_call",
+                  ev.type + ": call '" + ev.call_id + "' is not known (no call_offered seen)"));
   return nullptr;
 }
 
 void start_recording(caf::event_based_actor* self, const state_ptr& st, call_entry& entry,
-                     const record_decision& decision, std::int64_t seq,
-                     caf::response_promise rp) {
+                     const record_decision& decision, std::int64_t seq, caf::response_promise rp) {
   session_args a;
   a.call = entry.info;
   a.recording_id = new_recording_id(*st, entry.info.call_id);
@@ -118,27 +130,29 @@ void start_recording(caf::event_based_actor* self, const state_ptr& st, call_ent
   entry.recording_id = a.recording_id;
   ++st->counters.recordings_started;
 
+  entry.schedule = decision.schedule;
+  entry.media.clear();
   auto call_id = entry.info.call_id;
   auto rid = a.recording_id;
-  auto schedule = decision.schedule;
   self->request(session, caf::infinite, open_atom::value)
       .then(
-          [rp, seq, rid, schedule](std::vector<media_endpoint>& media) mutable {
-            auto reply = ok_reply(seq);
-            reply.record = true;
-            reply.recording_id = rid;
-            reply.schedule = schedule;
-            reply.media = std::move(media);
-            rp.deliver(std::move(reply));
+          [st, rp, seq, call_id, rid](std::vector<media_endpoint>& media) mutable {
+            auto it = st->calls.find(call_id);
+            if (it != st->calls.end() && it->second.recording_id == rid)
+              it->second.media = media;
+            rp.deliver(recording_reply(seq, rid, it != st->calls.end() ? it->second.schedule : "",
+                                       std::move(media)));
           },
           [st, rp, seq, call_id, rid](caf::error& err) mutable {
             auto it = st->calls.find(call_id);
             if (it != st->calls.end() && it->second.recording_id == rid) {
               it->second.session = caf::actor{};
               it->second.recording_id.clear();
+              it->second.info.decision = "record_failed";
+              save_call(st, it->second);
             }
-            auto code = err.code() == static_cast<std::uint8_t>(engine_errc::busy) ? "busy"
-                                                                                  : "internal";
+            auto code =
+                err.code() == static_cast<std::uint8_t>(engine_errc::busy) ? "busy" : "internal";
             rp.deliver(error_reply(seq, code, "recording could not start: " + describe(err)));
           });
 }
@@ -152,6 +166,7 @@ void stop_recording(caf::event_based_actor* self, call_entry& entry, const std::
       .then([](const std::string&) {}, [](const caf::error&) {});
   entry.session = caf::actor{};
   entry.recording_id.clear();
+  entry.media.clear();
 }
 
 // ---------------------------------------------------------------------------
@@ -199,8 +214,8 @@ void on_answered(caf::event_based_actor* self, const state_ptr& st, const cti_ev
     return;
   if (entry->info.state != "offered") {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(ev.seq, "bad_state", "call_answered: call '" + ev.call_id +
-                                                           "' is " + entry->info.state));
+    return rp.deliver(error_reply(
+        ev.seq, "bad_state", "call_answered: call '" + ev.call_id + "' is " + entry->info.state));
   }
 
   entry->info.agent = ev.agent;
@@ -208,6 +223,12 @@ void on_answered(caf::event_based_actor* self, const state_ptr& st, const cti_ev
     entry->info.queue = ev.queue;
   entry->info.answered_ms = ev.ts_ms;
   entry->info.state = "answered";
+  if (entry->session) {
+    // Already recording (started on demand before the answer): one call,
+    // one recording. Answer with the recording that runs.
+    save_call(st, *entry);
+    return rp.deliver(recording_reply(ev.seq, entry->recording_id, entry->schedule, entry->media));
+  }
 
   auto decision = st->policy.decide(
       call_facts{entry->info.call_id, entry->info.agent, entry->info.queue, entry->info.direction});
@@ -230,8 +251,8 @@ void on_hold_change(caf::event_based_actor*, const state_ptr& st, const cti_even
   auto expected = hold ? "answered" : "held";
   if (entry->info.state != expected) {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(ev.seq, "bad_state", ev.type + ": call '" + ev.call_id +
-                                                           "' is " + entry->info.state));
+    return rp.deliver(error_reply(ev.seq, "bad_state",
+                                  ev.type + ": call '" + ev.call_id + "' is " + entry->info.state));
   }
 
   // The recording goes on: a hold is a gap in the RTP, which playback
@@ -285,9 +306,9 @@ void on_control(caf::event_based_actor* self, const state_ptr& st, const cti_eve
   }
   if (ev.action != "start" && !entry->session) {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(ev.seq, "bad_state", "recording_control " + ev.action +
-                                                           ": call '" + ev.call_id +
-                                                           "' is not being recorded"));
+    return rp.deliver(error_reply(
+        ev.seq, "bad_state",
+        "recording_control " + ev.action + ": call '" + ev.call_id + "' is not being recorded"));
   }
 
   if (ev.action == "stop")
@@ -296,14 +317,16 @@ void on_control(caf::event_based_actor* self, const state_ptr& st, const cti_eve
     self->send(entry->session, pause_atom::value);
   else if (ev.action == "resume")
     self->send(entry->session, resume_atom::value);
-  rp.deliver(ok_reply(ev.seq));  // "start" while already recording: nothing to do
+  if (ev.action == "start")  // already recording: say where its media goes
+    return rp.deliver(recording_reply(ev.seq, entry->recording_id, entry->schedule, entry->media));
+  rp.deliver(ok_reply(ev.seq));
 }
 
 const std::unordered_map<std::string, event_handler>& handlers() {
   static const std::unordered_map<std::string, event_handler> table = {
-      {"agent_login", on_agent_login}, {"agent_logout", on_agent_logout},
-      {"call_offered", on_offered},    {"call_answered", on_answered},
-      {"call_held", on_hold_change},   {"call_retrieved", on_hold_change},
+      {"agent_login", on_agent_login},      {"agent_logout", on_agent_logout},
+      {"call_offered", on_offered},         {"call_answered", on_answered},
+      {"call_held", on_hold_change},        {"call_retrieved", on_hold_change},
       {"call_transferred", on_transferred}, {"call_ended", on_ended},
       {"recording_control", on_control},
   };

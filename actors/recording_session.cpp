@@ -4,8 +4,8 @@
 #include <ctime>
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "actors/errors.hpp"
 #include "actors/file_writer.hpp"
@@ -60,9 +60,9 @@ recording_info make_info(const session_args& a, const std::string& kind) {
 // The first bytes of the raw stream: magic and a metadata record.
 std::vector<std::uint8_t> preamble(const session_args& a, const recording_info& info) {
   nlohmann::json meta = {
-      {"format", "ccraw"},         {"recording_id", info.id}, {"call_id", a.call.call_id},
-      {"kind", info.kind},         {"legs", a.legs},          {"started_ms", info.started_ms},
-      {"agent", a.call.agent},     {"queue", a.call.queue},   {"direction", a.call.direction},
+      {"format", "ccraw"},      {"recording_id", info.id}, {"call_id", a.call.call_id},
+      {"kind", info.kind},      {"legs", a.legs},          {"started_ms", info.started_ms},
+      {"agent", a.call.agent},  {"queue", a.call.queue},   {"direction", a.call.direction},
       {"schedule", a.schedule},
   };
   auto text = meta.dump();
@@ -90,11 +90,13 @@ caf::actor spawn_writer(caf::event_based_actor* self, const state_ptr& st,
   w.path = abs;
   w.encrypt = st->args.encrypt;
   w.grant = grant;
-  w.content = info.kind == "audio" ? crypto::ccenx_content::raw_call_audio
-                                   : crypto::ccenx_content::screen;
+  w.content =
+      info.kind == "audio" ? crypto::ccenx_content::raw_call_audio : crypto::ccenx_content::screen;
   w.preamble = preamble(st->args, info);
   w.flush_interval_ms = st->args.flush_interval_ms;
-  return self->spawn(file_writer, std::move(w));
+  // Linked: a writer never outlives its session, so a session that ends
+  // abnormally cannot leave a writer (and its open file) behind.
+  return self->spawn<caf::linked>(file_writer, std::move(w));
 }
 
 void do_stop(caf::event_based_actor* self, const state_ptr& st);
@@ -103,9 +105,13 @@ void fail_open(caf::event_based_actor* self, const state_ptr& st, const caf::err
   auto reason = describe(err);
   spdlog::warn("recording {} (call {}) failed to start: {}", st->audio.id, st->audio.call_id,
                reason);
-  st->audio.status = "failed";
-  st->audio.ended_ms = now_ms();
-  publish(st, st->audio, "failed", reason);
+  for (auto* info : {&st->audio, &st->screen}) {
+    if (info->id.empty())
+      continue;  // no screen recording was asked for
+    info->status = "failed";
+    info->ended_ms = now_ms();
+    publish(st, *info, "failed", reason);
+  }
   st->open_promise.deliver(err);
   for (auto& w : {st->audio_writer, st->screen_writer}) {
     if (w)
