@@ -4,6 +4,8 @@
 
 #include <toml++/toml.h>
 
+#include "actors/encryption_policy.hpp"
+
 namespace ccrec {
 
 std::string engine_config::database_uri() const {
@@ -47,7 +49,8 @@ std::vector<std::string> string_list(const toml::node_view<const toml::node>& no
 result<schedule> read_schedule(const toml::table& t, const std::string& path) {
   static const std::set<std::string> known = {
       "name",   "mode",      "priority", "percentage",  "count",       "agents",        "queues",
-      "direction", "screen", "min_seconds", "max_seconds", "retention_days"};
+      "direction", "screen", "min_seconds", "max_seconds", "retention_days",
+      "recording_method", "metadata_xml"};
   if (auto ok = check_keys(t, known, "[[schedule]]", path); !ok)
     return ok.error();
 
@@ -64,14 +67,29 @@ result<schedule> read_schedule(const toml::table& t, const std::string& path) {
   s.min_seconds = t["min_seconds"].value_or(std::int64_t{0});
   s.max_seconds = t["max_seconds"].value_or(std::int64_t{0});
   s.retention_days = t["retention_days"].value_or(std::int64_t{0});
+  s.recording_method = t["recording_method"].value_or(std::string{});
+  s.metadata_xml = t["metadata_xml"].value_or(std::string{});
   return s;
+}
+
+result<pbx_integration> read_pbx(const toml::table& t, const std::string& path) {
+  static const std::set<std::string> known = {"name", "recording_method", "metadata_xml"};
+  if (auto ok = check_keys(t, known, "[[pbx]]", path); !ok)
+    return ok.error();
+
+  pbx_integration p;
+  p.name = t["name"].value_or(std::string{});
+  p.recording_method = t["recording_method"].value_or(p.recording_method);
+  p.metadata_xml = t["metadata_xml"].value_or(std::string{});
+  return p;
 }
 
 result<void> read_engine_table(const toml::table& t, engine_config& cfg, const std::string& path) {
   static const std::set<std::string> known = {
       "data_dir",       "db",           "cti",      "media_host",        "media_ports",
       "encryption",     "kdf_profile",  "random_seed", "flush_interval_ms", "late_grace_ms",
-      "db_probe_interval_ms", "cti_request_timeout_ms", "key_reload_interval_ms"};
+      "db_probe_interval_ms", "cti_request_timeout_ms", "key_reload_interval_ms", "metadata_xml", "transcode",
+      "transcode_interval_ms"};
   if (auto ok = check_keys(t, known, "[engine]", path); !ok)
     return ok.error();
 
@@ -91,6 +109,9 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
   cfg.db_probe_interval_ms = t["db_probe_interval_ms"].value_or(cfg.db_probe_interval_ms);
   cfg.cti_request_timeout_ms = t["cti_request_timeout_ms"].value_or(cfg.cti_request_timeout_ms);
   cfg.key_reload_interval_ms = t["key_reload_interval_ms"].value_or(cfg.key_reload_interval_ms);
+  cfg.metadata_xml = t["metadata_xml"].value_or(cfg.metadata_xml);
+  cfg.transcode = t["transcode"].value_or(cfg.transcode);
+  cfg.transcode_interval_ms = t["transcode_interval_ms"].value_or(cfg.transcode_interval_ms);
   return {};
 }
 
@@ -104,7 +125,7 @@ result<engine_config> load_config_file(const std::string& path, engine_config ba
     return config_error(path, std::string{"not valid TOML: "} + std::string{e.description()});
   }
 
-  if (auto ok = check_keys(root, {"engine", "schedule"}, "the top level", path); !ok)
+  if (auto ok = check_keys(root, {"engine", "schedule", "pbx"}, "the top level", path); !ok)
     return ok.error();
   if (auto engine = root["engine"].as_table()) {
     if (auto ok = read_engine_table(*engine, base, path); !ok)
@@ -120,6 +141,19 @@ result<engine_config> load_config_file(const std::string& path, engine_config ba
       if (!s)
         return s.error();
       base.schedules.push_back(std::move(*s));
+    }
+  }
+
+  if (auto list = root["pbx"].as_array()) {
+    base.pbx.clear();
+    for (auto&& item : *list) {
+      auto table = item.as_table();
+      if (table == nullptr)
+        return config_error(path, "[[pbx]] entries must be tables");
+      auto p = read_pbx(*table, path);
+      if (!p)
+        return p.error();
+      base.pbx.push_back(std::move(*p));
     }
   }
 
@@ -175,7 +209,7 @@ result<void> validate_config(const engine_config& cfg) {
     if (s.max_seconds < 0 || s.min_seconds < 0 || s.retention_days < 0 || s.count < 0)
       return make_error("bad_config", "schedule '" + s.name + "': negative limit");
   }
-  return {};
+  return validate_policies(cfg);
 }
 
 }  // namespace ccrec

@@ -37,6 +37,19 @@ struct schedule {
   std::int64_t min_seconds = 0;     // shorter recordings are discarded
   std::int64_t max_seconds = 0;     // 0: no limit; else stop at this length
   std::int64_t retention_days = 0;  // 0: keep forever
+  // Encryption exceptions for the calls this schedule records; "" inherits
+  // from the call's PBX integration, then the engine (encryption_policy.hpp).
+  std::string recording_method;  // "ccenx" or "plain_wav"
+  std::string metadata_xml;      // "off", "plain" or "encrypted"
+};
+
+// A PBX integration (the `pbx` of CTI events) and how its calls' audio is
+// captured: "plain_wav" where a third-party library writes plain WAV while
+// the call runs (ShoreTel TAPI/WAV style), which the transcoder encrypts later.
+struct pbx_integration {
+  std::string name;
+  std::string recording_method = "ccenx";  // "ccenx" or "plain_wav"
+  std::string metadata_xml;                // "": the engine's metadata_xml
 };
 
 struct engine_config {
@@ -53,6 +66,13 @@ struct engine_config {
   std::string kdf_profile = "moderate";
   std::shared_ptr<crypto::secret_bytes> kek_secret;  // from env / fd
   std::vector<schedule> schedules;                   // empty: record all calls
+  std::vector<pbx_integration> pbx;                  // [[pbx]]: per-integration policies
+  // Per-call XML metadata files: "off", "plain" (in the clear) or "encrypted".
+  std::string metadata_xml = "off";
+  // The transcoder in the engine (it encrypts, so it runs only with
+  // encryption on), and how often it looks for finished recordings.
+  bool transcode = true;
+  std::int64_t transcode_interval_ms = 2000;
   std::uint64_t random_seed = 0;                     // 0: seeded from the OS
   std::int64_t flush_interval_ms = 1000;  // seal a chunk at least this often
   std::int64_t late_grace_ms = 2000;      // keep a closed port counting late RTP
