@@ -1,6 +1,8 @@
 #include "actors/key_cache.hpp"
 
 #include <chrono>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -42,12 +44,15 @@ std::shared_ptr<const keyring> from_key_set(const key_set& set) {
 }
 
 // ---------------------------------------------------------------------------
-// The loader: blocking database work, on its own thread
+// The loader: blocking database work on a thread of its own
 // ---------------------------------------------------------------------------
 
-struct loader_state {
+// The loader's session and what it read last. Shared by the cache and at
+// most one reload thread at a time; the cache touches it only while no
+// thread runs (it starts the next thread only after the last one reported).
+struct loader_core {
   std::string db_uri;
-  std::shared_ptr<const crypto::secret_bytes> kek;  // guarded; wiped when the loader ends
+  std::shared_ptr<const crypto::secret_bytes> kek;  // guarded; wiped with the last owner
   std::unique_ptr<storage::database> db;
   std::shared_ptr<const keyring> known;
 };
@@ -56,23 +61,47 @@ bool is_outage(const error& err) {
   return err.code == "db_unreachable" || err.code == "db_open_failed";
 }
 
-caf::result<key_set> load(loader_state& st) {
-  if (!st.db) {
-    auto db = storage::database::open(st.db_uri);
+caf::error as_caf_error(const error& err) {
+  return make_engine_error(is_outage(err) ? engine_errc::db_down : engine_errc::failed,
+                           err.message);
+}
+
+// Runs on the reload thread.
+result<key_set> load(loader_core& core) {
+  if (!core.db) {
+    auto db = storage::database::open(core.db_uri);
     if (!db)
-      return make_engine_error(engine_errc::db_down, db.error().message);
-    st.db = std::move(*db);
+      return db.error();
+    core.db = std::move(*db);
   }
 
   keyring_options opts;
   opts.create_first_key = false;
-  auto ring = load_keyring(*st.db, *st.kek, opts, st.known.get());
-  if (!ring) {
-    auto code = is_outage(ring.error()) ? engine_errc::db_down : engine_errc::failed;
-    return make_engine_error(code, ring.error().message);
+  auto ring = load_keyring(*core.db, *core.kek, opts, core.known.get());
+  if (!ring)
+    return ring.error();
+  core.known = std::make_shared<const keyring>(std::move(*ring));
+  return to_key_set(*core.known);
+}
+
+// A plain detached thread rather than a detached actor: a frozen database
+// may block it forever, and the actor system waits for its detached actors
+// at shutdown but not for this. It holds the cache only by a weak address.
+void run_reload(std::shared_ptr<loader_core> core, caf::actor_addr cache) {
+  try {
+    std::thread([core, cache] {
+      auto loaded = load(*core);
+      auto to = caf::actor_cast<caf::actor>(cache);
+      if (loaded)
+        caf::anon_send(to, reload_atom::value, std::move(*loaded));
+      else
+        caf::anon_send(to, reload_atom::value, as_caf_error(loaded.error()));
+    }).detach();
+  } catch (const std::system_error& e) {
+    caf::anon_send(caf::actor_cast<caf::actor>(cache), reload_atom::value,
+                   make_engine_error(engine_errc::failed,
+                                     std::string{"cannot start a reload thread: "} + e.what()));
   }
-  st.known = std::make_shared<const keyring>(std::move(*ring));
-  return to_key_set(*st.known);
 }
 
 // ---------------------------------------------------------------------------
@@ -81,7 +110,7 @@ caf::result<key_set> load(loader_state& st) {
 
 struct cache_state {
   std::shared_ptr<const keyring> ring;
-  caf::actor loader;  // invalid: reloading not configured
+  std::shared_ptr<loader_core> loader;  // null: reloading not configured
   std::chrono::milliseconds interval{0};
   bool reloading = false;
   // Explicit reloads answered by the reload in flight, and those that came
@@ -133,9 +162,7 @@ void start_reload(caf::event_based_actor* self, const cache_ptr& st) {
   if (st->reloading)
     return;
   st->reloading = true;
-  self->request(st->loader, caf::infinite, reload_atom::value)
-      .then([self, st](key_set& set) { on_loaded(self, st, set); },
-            [self, st](caf::error& err) { on_failed(self, st, err); });
+  run_reload(st->loader, self->address());
 }
 
 caf::result<std::int64_t, std::int64_t> request_reload(caf::event_based_actor* self,
@@ -156,26 +183,16 @@ void schedule_tick(caf::event_based_actor* self, const cache_ptr& st) {
 
 }  // namespace
 
-caf::behavior key_loader(caf::event_based_actor* self, std::string db_uri,
-                         std::shared_ptr<const crypto::secret_bytes> kek,
-                         std::shared_ptr<const keyring> known) {
-  auto st = std::make_shared<loader_state>();
-  st->db_uri = std::move(db_uri);
-  st->kek = std::move(kek);
-  st->known = std::move(known);
-  self->set_default_handler(caf::drop);
-  return {
-      [st](reload_atom) { return load(*st); },
-  };
-}
-
 caf::behavior key_cache(caf::event_based_actor* self, key_cache_args args) {
   auto st = std::make_shared<cache_state>();
   st->ring = args.ring ? std::move(args.ring) : std::make_shared<const keyring>();
   st->interval = std::chrono::milliseconds{args.reload_interval_ms};
-  if (!args.db_uri.empty() && args.kek)
-    st->loader = self->spawn<caf::detached + caf::linked>(key_loader, args.db_uri,
-                                                          std::move(args.kek), st->ring);
+  if (!args.db_uri.empty() && args.kek) {
+    st->loader = std::make_shared<loader_core>();
+    st->loader->db_uri = std::move(args.db_uri);
+    st->loader->kek = std::move(args.kek);
+    st->loader->known = st->ring;
+  }
   schedule_tick(self, st);
 
   return {
@@ -187,6 +204,8 @@ caf::behavior key_cache(caf::event_based_actor* self, key_cache_args args) {
       [st](key_atom, std::int64_t id) { return grant(*st->ring, id); },
       [st](status_atom) { return summary(*st->ring); },
       [self, st](reload_atom) { return request_reload(self, st); },
+      [self, st](reload_atom, key_set& set) { on_loaded(self, st, set); },
+      [self, st](reload_atom, caf::error& err) { on_failed(self, st, err); },
       [self, st](tick_atom) {
         start_reload(self, st);
         schedule_tick(self, st);

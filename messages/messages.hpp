@@ -133,8 +133,8 @@ typename Inspector::result_type inspect(Inspector& f, key_grant& x) {
   return f(caf::meta::type_name("key_grant"), x.key_id);
 }
 
-// Every usable master key, as the key cache's loader read it from the
-// database (internal: loader -> key_cache, answering a reload). Holds
+// Every usable master key, as a reload read it from the database
+// (internal: the key cache's reload thread -> key_cache). Holds
 // pointers to guarded memory, so like key_grant it never leaves the process
 // and is not registered in add_message_types().
 struct key_set {

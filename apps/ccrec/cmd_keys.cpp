@@ -74,14 +74,17 @@ result<crypto::secret_bytes> kek_for(offline_context& ctx, const common_options&
 
 // Reads one line from the terminal with echo off, into guarded memory.
 result<crypto::secret_bytes> ask_terminal(int tty, const char* prompt) {
-  if (::write(tty, prompt, std::strlen(prompt)) < 0)
-    return make_error("passphrase_io", "cannot write to the terminal");
+  // Echo goes off before the prompt appears, so no early keystroke shows.
   termios before{};
   if (::tcgetattr(tty, &before) != 0)
     return make_error("passphrase_io", "cannot read the terminal's settings");
   termios quiet = before;
   quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
   ::tcsetattr(tty, TCSAFLUSH, &quiet);
+  if (::write(tty, prompt, std::strlen(prompt)) < 0) {
+    ::tcsetattr(tty, TCSAFLUSH, &before);
+    return make_error("passphrase_io", "cannot write to the terminal");
+  }
 
   crypto::secret_bytes buf(max_passphrase_bytes);
   std::size_t got = 0;
@@ -95,7 +98,7 @@ result<crypto::secret_bytes> ask_terminal(int tty, const char* prompt) {
     buf.data()[got++] = static_cast<std::uint8_t>(c);
   }
   c = 0;
-  ::tcsetattr(tty, TCSAFLUSH, &before);
+  ::tcsetattr(tty, TCSANOW, &before);
   if (::write(tty, "\n", 1) < 0)
     return make_error("passphrase_io", "cannot write to the terminal");
   return crypto::secret_bytes::copy_of(buf.data(), got);
