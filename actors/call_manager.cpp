@@ -23,6 +23,7 @@ struct call_entry {
   call_info info;
   caf::actor session;  // invalid while not recording
   std::string recording_id;
+  std::string pbx;  // the integration the call came from (encryption_policy)
   std::string schedule;
   std::vector<media_endpoint> media;  // where the PBX sends the call's streams
 };
@@ -122,6 +123,11 @@ void start_recording(caf::event_based_actor* self, const state_ptr& st, call_ent
   a.media_receiver = st->args.media_receiver;
   a.metadata_writer = st->args.metadata_writer;
   a.notify = caf::actor_cast<caf::actor>(self);
+  a.pbx = entry.pbx;
+  a.plan = st->args.policy.decide(entry.pbx, decision.schedule);
+  a.transcoder = st->args.transcoder;
+  if (a.plan.method == method_plain_wav || a.plan.xml_policy != xml_off)
+    spdlog::info("call {}: encryption exception applies: {}", entry.info.call_id, a.plan.reason);
 
   auto session = self->spawn(recording_session, a);
   self->monitor(session);
@@ -200,6 +206,7 @@ void on_offered(caf::event_based_actor*, const state_ptr& st, const cti_event& e
   entry.info.to_number = ev.to;
   entry.info.queue = ev.queue;
   entry.info.offered_ms = ev.ts_ms;
+  entry.pbx = ev.pbx;
   entry.info.state = "offered";
   entry.info.decision = "pending";
   save_call(st, entry);
@@ -222,6 +229,8 @@ void on_answered(caf::event_based_actor* self, const state_ptr& st, const cti_ev
   if (!ev.queue.empty())
     entry->info.queue = ev.queue;
   entry->info.answered_ms = ev.ts_ms;
+  if (!ev.pbx.empty())
+    entry->pbx = ev.pbx;
   entry->info.state = "answered";
   if (entry->session) {
     // Already recording (started on demand before the answer): one call,

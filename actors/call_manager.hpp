@@ -32,6 +32,7 @@
 #include <caf/all.hpp>
 
 #include "actors/config.hpp"
+#include "actors/encryption_policy.hpp"
 
 namespace ccrec {
 
@@ -44,6 +45,8 @@ struct call_manager_args {
   caf::actor key_cache;
   caf::actor media_receiver;
   caf::actor metadata_writer;
+  encryption_policy policy;  // how each call's artefacts are written
+  caf::actor transcoder;     // optional: told when a recording's files are final
 };
 
 caf::behavior call_manager(caf::event_based_actor* self, call_manager_args args);

@@ -16,6 +16,7 @@
 #include "actors/media_receiver.hpp"
 #include "actors/metadata_writer.hpp"
 #include "actors/startup_policy.hpp"
+#include "actors/transcoder.hpp"
 #include "crypto/ccenx.hpp"
 #include "crypto/secret.hpp"
 #include "storage/database.hpp"
@@ -33,6 +34,9 @@ struct engine::impl {
   caf::actor media_receiver;
   caf::actor call_manager;
   caf::actor cti_listener;
+  caf::actor transcoder;
+  // Set when stopping: the transcoder finishes the recording in hand only.
+  std::shared_ptr<std::atomic<bool>> transcoder_stop = std::make_shared<std::atomic<bool>>(false);
   bool stopped = false;
 
   explicit impl(caf::actor_system& s) : sys(s) {}
@@ -150,6 +154,18 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
   media.late_grace_ms = cfg.late_grace_ms;
   e.media_receiver = e.sys.spawn(media_receiver, media);
 
+  // The transcoder: notes each recording's policies, and (encryption on)
+  // converts finished recordings. Detached: it blocks on files and the
+  // database.
+  transcoder_args tc;
+  tc.db_uri = cfg.database_uri();
+  tc.recordings_dir = cfg.recordings_dir();
+  tc.encrypt = cfg.encryption && cfg.transcode;
+  tc.key_cache = e.key_cache;
+  tc.interval_ms = cfg.transcode_interval_ms;
+  tc.stop = e.transcoder_stop;
+  e.transcoder = e.sys.spawn<caf::detached>(transcoder, std::move(tc));
+
   call_manager_args cm;
   cm.schedules = cfg.schedules;
   cm.seed = cfg.random_seed != 0 ? cfg.random_seed : std::random_device{}();
@@ -159,6 +175,8 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
   cm.key_cache = e.key_cache;
   cm.media_receiver = e.media_receiver;
   cm.metadata_writer = e.metadata_writer;
+  cm.policy = encryption_policy{cfg};
+  cm.transcoder = e.transcoder;
   e.call_manager = e.sys.spawn(call_manager, cm);
 
   if (sock)
@@ -176,6 +194,10 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
     return ok.error();
   if (auto ok = make_private_dir(cfg.recordings_dir()); !ok)
     return ok.error();
+  if (auto ok = make_private_dir(cfg.recordings_dir() + "/" + storage::plaintext_spool_dir); !ok)
+    return ok.error();
+  for (const auto& line : encryption_policy{cfg}.exceptions())
+    spdlog::warn("encryption exception in force: {}", line);
 
   auto db = gate_startup(cfg);
   if (!db)
@@ -248,6 +270,7 @@ void engine::stop(std::chrono::milliseconds timeout) {
   if (!impl_ || impl_->stopped)
     return;
   impl_->stopped = true;
+  impl_->transcoder_stop->store(true);
   caf::scoped_actor self{impl_->sys};
 
   // No new events, then every recording sealed, then every row written.
@@ -265,6 +288,12 @@ void engine::stop(std::chrono::milliseconds timeout) {
               spdlog::warn("engine stop: {} metadata rows could not be written", pending);
           },
           [](caf::error&) {});
+
+  // The sessions' last policy notes reach the rows (the rows exist now).
+  self->request(impl_->transcoder, timeout, flush_atom::value)
+      .receive([](std::int64_t) {}, [](caf::error&) {});
+  self->send_exit(impl_->transcoder, caf::exit_reason::user_shutdown);
+  impl_->transcoder = caf::actor{};
 
   for (auto& a : {impl_->call_manager, impl_->media_receiver, impl_->key_cache,
                   impl_->metadata_writer, impl_->db_watchdog})

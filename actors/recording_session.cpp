@@ -1,5 +1,7 @@
 #include "actors/recording_session.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -7,9 +9,12 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "actors/call_xml.hpp"
 #include "actors/errors.hpp"
 #include "actors/file_writer.hpp"
+#include "actors/plain_wav_writer.hpp"
 #include "media/raw_format.hpp"
+#include "storage/database.hpp"
 
 namespace ccrec {
 
@@ -38,6 +43,8 @@ struct session_state {
   std::vector<caf::response_promise> stop_promises;
   std::string stop_reason;
   bool stop_requested = false;
+  key_grant grant;       // for the encrypted XML file
+  std::string xml_path;  // the XML file written at the end, if any
 };
 
 using state_ptr = std::shared_ptr<session_state>;
@@ -54,7 +61,27 @@ recording_info make_info(const session_args& a, const std::string& kind) {
   info.agent = a.call.agent;
   info.status = "recording";
   info.retention_days = a.retention_days;
+  if (kind == "audio" && a.plan.audio == audio_writer_kind::plain_wav) {
+    // Exception 1: the audio is plain WAV, in the plaintext spool.
+    auto day = std::filesystem::path{info.path}.parent_path();
+    info.path = std::string{storage::plaintext_spool_dir} + "/" +
+                (day / (a.recording_id + ".wav")).string();
+    info.encryption = "none";
+  }
   return info;
+}
+
+// The plaintext spool and its day directories are for the engine's user
+// only, whatever the umask: they hold audio in the clear.
+void make_spool_dirs(const session_state& st, const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const auto root = std::filesystem::path{st.args.recordings_dir} / storage::plaintext_spool_dir;
+  for (auto p = dir; !p.empty() && p != root.parent_path(); p = p.parent_path()) {
+    ::chmod(p.c_str(), 0700);
+    if (p == root)
+      break;
+  }
 }
 
 // The first bytes of the raw stream: magic and a metadata record.
@@ -85,6 +112,15 @@ caf::actor spawn_writer(caf::event_based_actor* self, const state_ptr& st,
   auto abs = st->args.recordings_dir + "/" + info.path;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path{abs}.parent_path(), ec);
+
+  if (info.kind == "audio" && st->args.plan.audio == audio_writer_kind::plain_wav) {
+    make_spool_dirs(*st, std::filesystem::path{abs}.parent_path());
+    plain_wav_writer_args pw;
+    pw.path = abs;
+    pw.preamble = preamble(st->args, info);
+    pw.flush_interval_ms = st->args.flush_interval_ms;
+    return self->spawn<caf::linked>(plain_wav_writer, std::move(pw));
+  }
 
   file_writer_args w;
   w.path = abs;
@@ -148,7 +184,8 @@ void open_media_for(caf::event_based_actor* self, const state_ptr& st) {
 }
 
 void start_files(caf::event_based_actor* self, const state_ptr& st, const key_grant& grant) {
-  st->audio.key_id = grant.key_id;
+  st->grant = grant;
+  st->audio.key_id = st->audio.encryption == "ccenx" ? grant.key_id : 0;
   st->audio_writer = spawn_writer(self, st, st->audio, grant);
   if (st->args.screen) {
     st->screen.key_id = grant.key_id;
@@ -208,6 +245,49 @@ void finish_writer(caf::event_based_actor* self, const state_ptr& st, caf::actor
           });
 }
 
+// Exception 2: the call-metadata XML, as the policy says.
+void write_xml(const state_ptr& st) {
+  const auto& plan = st->args.plan;
+  if (plan.xml == xml_writer_kind::none || st->audio.status == "discarded")
+    return;
+  call_xml_facts facts;
+  facts.call = st->args.call;
+  facts.pbx = st->args.pbx;
+  facts.recording_id = st->args.recording_id;
+  facts.schedule = st->args.schedule;
+  facts.method = plan.method;
+  facts.xml_policy = plan.xml_policy;
+  facts.started_ms = st->audio.started_ms;
+  facts.ended_ms = st->audio.ended_ms;
+  for (const auto* info : {&st->audio, &st->screen})
+    if (!info->id.empty())
+      facts.files.push_back({info->kind, info->path, info->status});
+
+  auto path = call_xml_relative_path(st->args.recording_id, st->audio.started_ms,
+                                     plan.xml == xml_writer_kind::ccenx);
+  auto ok =
+      write_call_xml(st->args.recordings_dir, path, render_call_xml(facts), plan.xml, st->grant);
+  if (!ok) {
+    spdlog::warn("recording {} (call {}): metadata XML not written: {}", st->audio.id,
+                 st->audio.call_id, ok.error().message);
+    return;
+  }
+  st->xml_path = path;
+}
+
+// The transcoder notes the policies in the rows and takes the files later.
+void tell_transcoder(const state_ptr& st) {
+  if (!st->args.transcoder)
+    return;
+  for (const auto* info : {&st->audio, &st->screen}) {
+    if (info->id.empty())
+      continue;
+    auto method = info->kind == "audio" ? st->args.plan.method : info->encryption;
+    caf::anon_send(st->args.transcoder, transcode_atom::value,
+                   recording_done{info->id, method, st->args.plan.xml_policy, st->xml_path});
+  }
+}
+
 void do_stop(caf::event_based_actor* self, const state_ptr& st) {
   if (st->now == session_state::phase::stopping)
     return;
@@ -221,6 +301,8 @@ void do_stop(caf::event_based_actor* self, const state_ptr& st) {
                         leg.invalid);
         finish_writer(self, st, st->audio_writer, &st->audio, [self, st] {
           finish_writer(self, st, st->screen_writer, &st->screen, [self, st] {
+            write_xml(st);
+            tell_transcoder(st);
             for (auto& p : st->stop_promises)
               p.deliver(st->audio.status);
             self->quit();

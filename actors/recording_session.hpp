@@ -29,6 +29,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/encryption_policy.hpp"
 #include "messages/messages.hpp"
 
 namespace ccrec {
@@ -49,6 +50,11 @@ struct session_args {
   caf::actor media_receiver;
   caf::actor metadata_writer;
   caf::actor notify;  // the call manager
+  // How each artefact is written (encryption_policy): the plain-WAV method
+  // and the call-metadata XML; the PBX integration the call came from.
+  artefact_plan plan;
+  std::string pbx;
+  caf::actor transcoder;  // told (recording_done) when the files are final
 };
 
 caf::behavior recording_session(caf::event_based_actor* self, session_args args);

@@ -667,6 +667,13 @@ caf::behavior transcoder(caf::event_based_actor* self, transcoder_args args) {
         look_for_work(self, st);
         self->delayed_send(self, interval, tick_atom::value);
       },
+      [st](flush_atom) {
+        // Stopping: the notes only, no new conversion.
+        if (ensure_db(*st))
+          write_notes(*st);
+        st->status.notes_pending = static_cast<std::int64_t>(st->notes.size());
+        return st->status.notes_pending;
+      },
       [st](status_atom) { return st->status; },
   };
 }

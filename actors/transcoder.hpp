@@ -27,6 +27,8 @@
 // Takes:     (transcode_atom, recording_done)  note the policies, then look
 //                                              for work at once
 //            (tick_atom)                       internal: look for work
+//            (flush_atom)                      -> int64 notes still pending,
+//                                              after one attempt (at stop)
 //            (status_atom)                     -> transcoder_status
 // Sends:     key requests (active_atom, key_atom) to the key cache.
 // Failure:   the database away: notes wait, work waits for the next tick. A
