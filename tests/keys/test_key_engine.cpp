@@ -153,7 +153,7 @@ TEST_CASE("a rotation reaches a running engine: files before and after use diffe
   }
 }
 
-TEST_CASE("disabled encryption writes plain files; old files play again once re-enabled",
+TEST_CASE("disabled encryption writes plain files, and old files play again once re-enabled",
           "[keys][engine]") {
   auto backend = GENERATE(as<std::string>{}, "sqlite", "postgresql");
   DYNAMIC_SECTION(backend) {
