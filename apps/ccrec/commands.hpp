@@ -15,5 +15,8 @@ command_fn add_verify(CLI::App& app);
 command_fn add_play(CLI::App& app);
 command_fn add_recordings(CLI::App& app);
 command_fn add_keys(CLI::App& app);
+command_fn add_transcode(CLI::App& app);
+command_fn add_report(CLI::App& app);
+command_fn add_encrypt_existing(CLI::App& app);
 
 }  // namespace ccrec::app

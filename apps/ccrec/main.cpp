@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   add(ccrec::app::add_play);
   add(ccrec::app::add_recordings);
   add(ccrec::app::add_keys);
+  add(ccrec::app::add_transcode);
+  add(ccrec::app::add_report);
+  add(ccrec::app::add_encrypt_existing);
 
   try {
     app.parse(argc, argv);
