@@ -1,10 +1,10 @@
 // `ccrec keys list|rotate|deactivate|delete|export|import`: the master keys'
 // life cycle, over actors/key_admin.hpp. Every change is audited there.
+#include <fcntl.h>
 #include <pwd.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include <fcntl.h>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -73,6 +73,8 @@ result<crypto::secret_bytes> kek_for(offline_context& ctx, const common_options&
 }
 
 // Reads one line from the terminal with echo off, into guarded memory.
+// Known gap: a signal that kills the process mid-prompt leaves echo off
+// (`stty echo` restores it); a handler restoring the settings would fix it.
 result<crypto::secret_bytes> ask_terminal(int tty, const char* prompt) {
   // Echo goes off before the prompt appears, so no early keystroke shows.
   termios before{};

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <thread>
