@@ -89,7 +89,8 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
       "data_dir",       "db",           "cti",      "media_host",        "media_ports",
       "encryption",     "kdf_profile",  "random_seed", "flush_interval_ms", "late_grace_ms",
       "db_probe_interval_ms", "cti_request_timeout_ms", "key_reload_interval_ms", "metadata_xml", "transcode",
-      "transcode_interval_ms"};
+      "transcode_interval_ms",
+      "db_timeout_ms", "wait_for_db_ms"};
   if (auto ok = check_keys(t, known, "[engine]", path); !ok)
     return ok.error();
 
@@ -108,6 +109,8 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
   cfg.late_grace_ms = t["late_grace_ms"].value_or(cfg.late_grace_ms);
   cfg.db_probe_interval_ms = t["db_probe_interval_ms"].value_or(cfg.db_probe_interval_ms);
   cfg.cti_request_timeout_ms = t["cti_request_timeout_ms"].value_or(cfg.cti_request_timeout_ms);
+  cfg.db_timeout_ms = t["db_timeout_ms"].value_or(cfg.db_timeout_ms);
+  cfg.wait_for_db_ms = t["wait_for_db_ms"].value_or(cfg.wait_for_db_ms);
   cfg.key_reload_interval_ms = t["key_reload_interval_ms"].value_or(cfg.key_reload_interval_ms);
   cfg.metadata_xml = t["metadata_xml"].value_or(cfg.metadata_xml);
   cfg.transcode = t["transcode"].value_or(cfg.transcode);
@@ -190,6 +193,10 @@ result<void> validate_config(const engine_config& cfg) {
                                         "' is not moderate or test");
   if (cfg.key_reload_interval_ms < 0)
     return make_error("bad_config", "key_reload_interval_ms must not be negative");
+  if (cfg.db_timeout_ms <= 0)
+    return make_error("bad_config", "db_timeout_ms must be positive");
+  if (cfg.wait_for_db_ms < 0)
+    return make_error("bad_config", "wait_for_db_ms must not be negative");
   if (cfg.media_port_high - cfg.media_port_low < 2)
     return make_error("bad_config", "the media port range needs at least 3 ports");
   std::set<std::string> names;

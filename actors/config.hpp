@@ -77,6 +77,12 @@ struct engine_config {
   std::int64_t flush_interval_ms = 1000;  // seal a chunk at least this often
   std::int64_t late_grace_ms = 2000;      // keep a closed port counting late RTP
   std::int64_t db_probe_interval_ms = 2000;
+  // A database call that does not answer within this is abandoned and the
+  // database declared down (a frozen server never answers; docs/journal.md).
+  std::int64_t db_timeout_ms = 3000;
+  // At start, how long to wait for an unreachable database (with backoff)
+  // before giving up; 0: do not wait (`ccrec serve --wait-for-db`).
+  std::int64_t wait_for_db_ms = 0;
   std::int64_t cti_request_timeout_ms = 5000;
   // How often the key cache re-reads the key table, so that a rotation made
   // elsewhere (`ccrec keys rotate`) reaches new files; 0: only on request.

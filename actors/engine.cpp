@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -20,6 +23,7 @@
 #include "crypto/ccenx.hpp"
 #include "crypto/secret.hpp"
 #include "storage/database.hpp"
+#include "storage/journal.hpp"
 
 namespace ccrec {
 
@@ -38,6 +42,9 @@ struct engine::impl {
   // Set when stopping: the transcoder finishes the recording in hand only.
   std::shared_ptr<std::atomic<bool>> transcoder_stop = std::make_shared<std::atomic<bool>>(false);
   bool stopped = false;
+  // The metadata journal and what it held at start, for the writer.
+  std::shared_ptr<storage::journal> journal;
+  std::vector<storage::journal_entry> journal_pending;
 
   explicit impl(caf::actor_system& s) : sys(s) {}
 };
@@ -53,6 +60,45 @@ result<void> make_private_dir(const std::string& path) {
   return {};
 }
 
+// One attempt to open and migrate the database.
+result<std::unique_ptr<storage::database>> open_database(const engine_config& cfg) {
+  auto db = storage::database::open(cfg.database_uri());
+  if (!db)
+    return db.error();
+  if (auto migrated = (*db)->migrate(); !migrated)
+    return migrated.error();
+  return std::move(*db);
+}
+
+// `--wait-for-db`: tries again with backoff (startup_policy's next_db_wait)
+// until the database answers or the wait is over, logging progress.
+result<std::unique_ptr<storage::database>> wait_for_database(const engine_config& cfg, error last) {
+  using namespace std::chrono;
+  const milliseconds limit{cfg.wait_for_db_ms};
+  const auto began = steady_clock::now();
+  for (int attempt = 1;; ++attempt) {
+    auto elapsed = duration_cast<milliseconds>(steady_clock::now() - began);
+    auto step = next_db_wait(attempt, elapsed, limit);
+    if (!step.retry) {
+      spdlog::error("gave up waiting for the database after {} s", limit.count() / 1000);
+      return last.with_context("still unreachable after waiting " +
+                               std::to_string(limit.count() / 1000) + " s");
+    }
+    spdlog::warn("waiting for the database ({} s of {} s left, next try in {} ms): {}",
+                 (limit - elapsed).count() / 1000, limit.count() / 1000, step.delay.count(),
+                 last.message);
+    std::this_thread::sleep_for(step.delay);
+
+    auto db = open_database(cfg);
+    if (db) {
+      spdlog::info("the database answered after {} s of waiting",
+                   duration_cast<seconds>(steady_clock::now() - began).count());
+      return db;
+    }
+    last = db.error();
+  }
+}
+
 // Checks the start-up policy; on success returns the open, migrated database.
 result<std::unique_ptr<storage::database>> gate_startup(const engine_config& cfg) {
   startup_facts facts;
@@ -65,47 +111,115 @@ result<std::unique_ptr<storage::database>> gate_startup(const engine_config& cfg
       facts.aes_problem = aes.error().message;
   }
 
-  std::unique_ptr<storage::database> db;
-  auto opened = storage::database::open(cfg.database_uri());
-  if (opened) {
-    db = std::move(*opened);
-    auto migrated = db->migrate();
-    facts.db_reachable = migrated.ok();
-    if (!migrated)
-      facts.db_problem = migrated.error().message;
-  } else {
-    facts.db_problem = opened.error().message;
-  }
+  auto db = open_database(cfg);
+  if (!db && cfg.wait_for_db_ms > 0)
+    db = wait_for_database(cfg, db.error());
+  facts.db_reachable = db.ok();
+  if (!db)
+    facts.db_problem = db.error().message;
 
   auto decision = decide_startup(facts);
   if (!decision.start)
     return make_error("startup_refused", decision.refusal);
   for (const auto& w : decision.warnings)
     spdlog::warn("{}", w);
-  return db;
+  if (!db)
+    return std::unique_ptr<storage::database>{};
+  return std::move(*db);
 }
 
-// A crash leaves rows in "recording": say what the files hold now.
-void recover_unfinished(storage::database& db, const keyring& ring, const engine_config& cfg) {
-  auto rows = db.unfinished_recordings();
-  if (!rows) {
-    spdlog::warn("could not list unfinished recordings: {}", rows.error().message);
-    return;
+recording_info to_info(const storage::recording_row& r) {
+  recording_info x;
+  x.id = r.id;
+  x.call_id = r.call_id;
+  x.kind = r.kind;
+  x.path = r.path;
+  x.key_id = r.key_id;
+  x.encryption = r.encryption;
+  x.schedule = r.schedule;
+  x.agent = r.agent;
+  x.started_ms = r.started_ms;
+  x.ended_ms = r.ended_ms;
+  x.status = r.status;
+  x.bytes = r.bytes;
+  x.packets = r.packets;
+  x.retention_days = r.retention_days;
+  return x;
+}
+
+// A crash leaves recordings in "recording": say what the files hold now.
+recording_info mark_interrupted(recording_info row, const keyring& ring, const engine_config& cfg) {
+  auto path = cfg.recordings_dir() + "/" + row.path;
+  auto report = crypto::read_ccenx(path, ring.resolver(), {});
+  row.status = "interrupted";
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  row.bytes = ec ? 0 : static_cast<std::int64_t>(size);
+  spdlog::warn(
+      "recording {} was left unfinished by a previous run: marked interrupted ({}: {} "
+      "chunks authenticate)",
+      row.id, crypto::to_string(report.state), report.chunks);
+  return row;
+}
+
+struct journal_start {
+  std::shared_ptr<storage::journal> journal;
+  std::vector<storage::journal_entry> pending;
+};
+
+// Opens the metadata journal and marks every recording a crash left in
+// "recording" as interrupted: those whose latest journaled row says so, and
+// those the database says so about (when it is up) unless the journal holds
+// a newer row. The marks go into the journal behind what is pending, so the
+// writer applies everything in order (docs/journal.md).
+result<journal_start> open_journal(const engine_config& cfg, storage::database* db,
+                                   const keyring& ring) {
+  storage::journal_recovery found;
+  auto j = storage::journal::open(cfg.data_dir + "/journal", &found);
+  if (!j)
+    return j.error();
+  if (!found.warning.empty())
+    spdlog::warn("{}", found.warning);
+  journal_start out{std::shared_ptr<storage::journal>{std::move(*j)}, std::move(found.pending)};
+
+  std::unordered_map<std::string, recording_info> latest;
+  std::vector<std::string> order;
+  for (const auto& e : out.pending) {
+    auto row = decode_metadata(e.payload);
+    if (!row || !std::holds_alternative<recording_info>(*row))
+      continue;
+    auto& info = std::get<recording_info>(*row);
+    if (latest.count(info.id) == 0)
+      order.push_back(info.id);
+    latest[info.id] = info;
   }
 
-  for (auto row : *rows) {
-    auto path = cfg.recordings_dir() + "/" + row.path;
-    auto report = crypto::read_ccenx(path, ring.resolver(), {});
-    row.status = "interrupted";
-    std::error_code ec;
-    auto size = std::filesystem::file_size(path, ec);
-    row.bytes = ec ? 0 : static_cast<std::int64_t>(size);
-    spdlog::warn("recording {} was left unfinished by a previous run: marked interrupted ({}: {} "
-                 "chunks authenticate)",
-                 row.id, crypto::to_string(report.state), report.chunks);
-    if (auto ok = db.upsert_recording(row); !ok)
-      spdlog::warn("could not mark recording {} interrupted: {}", row.id, ok.error().message);
+  std::vector<recording_info> unfinished;
+  for (const auto& id : order) {
+    if (latest[id].status == "recording")
+      unfinished.push_back(latest[id]);
   }
+  if (db != nullptr) {
+    auto rows = db->unfinished_recordings();
+    if (!rows)
+      spdlog::warn("could not list unfinished recordings: {}", rows.error().message);
+    for (const auto& r : rows ? *rows : std::vector<storage::recording_row>{}) {
+      if (latest.count(r.id) == 0)
+        unfinished.push_back(to_info(r));
+    }
+  }
+  if (unfinished.empty())
+    return out;
+
+  std::vector<std::string> payloads;
+  for (const auto& row : unfinished)
+    payloads.push_back(encode_metadata(mark_interrupted(row, ring, cfg)));
+  auto first = out.journal->append(payloads);
+  if (!first)
+    return first.error().with_context("while marking interrupted recordings");
+  for (std::size_t i = 0; i < payloads.size(); ++i)
+    out.pending.push_back(storage::journal_entry{*first + i, payloads[i]});
+  return out;
 }
 
 // The KEK stays in guarded memory for the key cache's reloads (a rotation
@@ -136,9 +250,17 @@ result<loaded_keys> load_keys(storage::database* db, const engine_config& cfg) {
 
 void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket> sock) {
   const auto& cfg = e.cfg;
-  e.metadata_writer = e.sys.spawn<caf::detached>(metadata_writer, cfg.database_uri());
-  e.db_watchdog =
-      e.sys.spawn<caf::detached>(db_watchdog, cfg.database_uri(), cfg.db_probe_interval_ms);
+  metadata_writer_args mw;
+  mw.db_uri = cfg.database_uri();
+  mw.timeout = std::chrono::milliseconds{cfg.db_timeout_ms};
+  mw.journal = e.journal;
+  mw.pending = std::move(e.journal_pending);
+  e.metadata_writer = e.sys.spawn<caf::detached>(metadata_writer, std::move(mw));
+  db_watchdog_args wd;
+  wd.db_uri = cfg.database_uri();
+  wd.interval = std::chrono::milliseconds{cfg.db_probe_interval_ms};
+  wd.timeout = std::chrono::milliseconds{cfg.db_timeout_ms};
+  e.db_watchdog = e.sys.spawn<caf::detached>(db_watchdog, std::move(wd));
   caf::anon_send(e.db_watchdog, subscribe_atom::value, e.metadata_writer);
   key_cache_args kc;
   kc.ring = std::move(keys.ring);
@@ -205,8 +327,9 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
   auto keys = load_keys(db->get(), cfg);
   if (!keys)
     return keys.error();
-  if (*db)
-    recover_unfinished(**db, *keys->ring, cfg);
+  auto journal = open_journal(cfg, db->get(), *keys->ring);
+  if (!journal)
+    return journal.error();
 
   std::shared_ptr<cti_socket> sock;
   if (!cfg.cti_endpoint.empty()) {
@@ -218,6 +341,8 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
 
   auto p = std::make_unique<impl>(sys);
   p->cfg = cfg;
+  p->journal = std::move(journal->journal);
+  p->journal_pending = std::move(journal->pending);
   p->cti_endpoint = sock ? sock->endpoint : "";
   spawn_actors(*p, std::move(*keys), std::move(sock));
   spdlog::info("engine started: data dir {}, database {}, CTI {}, media ports {}-{}, encryption {}",
@@ -251,10 +376,25 @@ engine_status engine::status(std::chrono::milliseconds timeout) {
   self->request(impl_->call_manager, timeout, status_atom::value)
       .receive([&](engine_status& s) { out = s; }, [](caf::error&) {});
   self->request(impl_->db_watchdog, timeout, status_atom::value)
-      .receive([&](db_state& s) { out.db_up = s.up; }, [](caf::error&) {});
+      .receive(
+          [&](db_state& s) {
+            out.db_up = s.up;
+            out.db_reason = s.reason;
+            out.db_since_ms = s.since_ms;
+          },
+          [](caf::error&) {});
   self->request(impl_->metadata_writer, timeout, status_atom::value)
-      .receive([&](std::int64_t pending) { out.metadata_pending = pending; },
-               [](caf::error&) {});
+      .receive(
+          [&](metadata_status& m) {
+            out.metadata_pending = m.pending;
+            out.journal_bytes = m.journal_bytes;
+            out.journal_ok = m.journal_ok;
+            out.metadata_written = m.written;
+            out.metadata_replayed = m.replayed;
+            out.metadata_error = m.last_error;
+            out.db_stuck_calls = m.stuck_calls;
+          },
+          [](caf::error&) {});
   self->request(impl_->key_cache, timeout, status_atom::value)
       .receive(
           [&](std::int64_t keys, std::int64_t active) {

@@ -1,6 +1,16 @@
 #include "actors/startup_policy.hpp"
 
+#include <algorithm>
+
 namespace ccrec {
+
+namespace {
+
+constexpr std::chrono::milliseconds first_db_wait{500};
+constexpr std::chrono::milliseconds max_db_wait{5000};
+constexpr int max_doublings = 16;  // far past max_db_wait; keeps the shift defined
+
+}  // namespace
 
 startup_decision decide_startup(const startup_facts& facts) {
   startup_decision d;
@@ -33,6 +43,21 @@ startup_decision decide_startup(const startup_facts& facts) {
   }
   d.start = true;
   return d;
+}
+
+db_wait_step next_db_wait(int attempt, std::chrono::milliseconds elapsed,
+                          std::chrono::milliseconds limit) {
+  db_wait_step step;
+  auto left = limit - elapsed;
+  if (left.count() <= 0)
+    return step;
+
+  auto doublings = std::clamp(attempt - 1, 0, max_doublings);
+  auto factor = std::chrono::milliseconds::rep{1} << doublings;
+  auto backoff = std::min(first_db_wait * factor, max_db_wait);
+  step.retry = true;
+  step.delay = std::min(backoff, left);
+  return step;
 }
 
 }  // namespace ccrec

@@ -357,13 +357,53 @@ struct engine_status {
   std::int64_t keys_loaded = 0;
   std::int64_t active_key_id = 0;
   std::int64_t metadata_pending = 0;
+  // Database outages (docs/journal.md): why the database is down, since
+  // when, and what the metadata journal holds.
+  std::string db_reason;
+  std::int64_t db_since_ms = 0;
+  std::int64_t journal_bytes = 0;
+  bool journal_ok = true;
+  std::int64_t metadata_written = 0;
+  std::int64_t metadata_replayed = 0;
+  std::string metadata_error;
+  std::int64_t db_stuck_calls = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
   return f(caf::meta::type_name("engine_status"), x.db_up, x.active_calls, x.active_recordings,
            x.recordings_started, x.recordings_failed, x.cti_events, x.cti_rejected,
-           x.keys_loaded, x.active_key_id, x.metadata_pending);
+           x.keys_loaded, x.active_key_id, x.metadata_pending, x.db_reason, x.db_since_ms,
+           x.journal_bytes, x.journal_ok, x.metadata_written, x.metadata_replayed,
+           x.metadata_error, x.db_stuck_calls);
+}
+
+// ---------------------------------------------------------------------------
+// Database outages: supervised database jobs and the metadata journal
+// ---------------------------------------------------------------------------
+
+// Internal (metadata_writer, db_watchdog): a job on a db_worker thread
+// ended, or its deadline passed. Both carry the job's id.
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+
+// The metadata writer's answer to (status_atom).
+struct metadata_status {
+  std::int64_t pending = 0;        // rows not yet in the database
+  std::int64_t journal_bytes = 0;  // size of the journal file
+  std::int64_t applied_seq = 0;    // highest journal entry in the database
+  std::int64_t last_seq = 0;       // highest journal entry written
+  std::int64_t written = 0;        // rows written to the database by this run
+  std::int64_t replayed = 0;       // of which a previous run had journaled
+  bool journal_ok = true;          // false: journal broken, rows in memory only
+  std::string last_error;          // the last failed write, "" once one succeeds
+  std::int64_t stuck_calls = 0;    // abandoned database calls not yet returned
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, metadata_status& x) {
+  return f(caf::meta::type_name("metadata_status"), x.pending, x.journal_bytes, x.applied_seq,
+           x.last_seq, x.written, x.replayed, x.journal_ok, x.last_error, x.stuck_calls);
 }
 
 // Registers every payload above with an actor system configuration, so that
@@ -385,6 +425,7 @@ inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<recording_done>("ccrec::recording_done");
   cfg.add_message_type<transcoder_status>("ccrec::transcoder_status");
   cfg.add_message_type<engine_status>("ccrec::engine_status");
+  cfg.add_message_type<metadata_status>("ccrec::metadata_status");
 }
 
 }  // namespace ccrec

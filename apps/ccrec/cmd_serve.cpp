@@ -1,15 +1,21 @@
-// `ccrec serve`: run the engine until SIGINT or SIGTERM.
+// `ccrec serve`: run the engine until SIGINT or SIGTERM, writing its status
+// for `ccrec status` every second (apps/ccrec/status_file.hpp).
 #include <signal.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 #include "actors/engine.hpp"
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/status_file.hpp"
 
 namespace ccrec::app {
 
@@ -20,7 +26,62 @@ struct serve_options {
   std::string cti;
   std::string media_ports;
   std::string ready_file;
+  std::string wait_for_db;  // a duration: "30s", "2m", "500ms"; "" = do not wait
 };
+
+constexpr std::int64_t ms_per_second = 1000;
+constexpr std::int64_t ms_per_minute = 60 * ms_per_second;
+constexpr std::int64_t ms_per_hour = 60 * ms_per_minute;
+constexpr std::time_t status_interval_seconds = 1;
+
+// "30s", "2m", "1h", "500ms", or a bare number of seconds.
+result<std::int64_t> parse_duration_ms(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+    ++digits;
+  auto unit = text.substr(digits);
+  auto bad = make_error("bad_option", "'" + text +
+                                          "' is not a duration (a whole number with ms, s, m "
+                                          "or h, e.g. 30s or 2m)");
+  if (digits == 0 || digits > 9)
+    return bad;
+  auto n = std::stoll(text.substr(0, digits));
+  if (unit == "ms")
+    return n;
+  if (unit == "s" || unit.empty())
+    return n * ms_per_second;
+  if (unit == "m")
+    return n * ms_per_minute;
+  if (unit == "h")
+    return n * ms_per_hour;
+  return bad;
+}
+
+std::string backend_of(const std::string& uri) {
+  bool pg = uri.rfind("postgresql://", 0) == 0 || uri.rfind("postgres://", 0) == 0;
+  return pg ? "postgresql" : "sqlite3";
+}
+
+void publish_status(engine& eng, const engine_config& cfg, serve_facts& facts,
+                    const std::string& state) {
+  facts.state = state;
+  auto status = eng.status(std::chrono::seconds{1});
+  auto ok = write_status_file(cfg.data_dir, status_json(facts, status, wall_ms()));
+  if (!ok)
+    spdlog::warn("{}", ok.error().message);
+}
+
+// Waits for SIGINT/SIGTERM, writing the status file every second meanwhile.
+int wait_for_stop(const sigset_t& signals, engine& eng, const engine_config& cfg,
+                  serve_facts& facts) {
+  for (;;) {
+    publish_status(eng, cfg, facts, "running");
+    timespec interval{status_interval_seconds, 0};
+    int sig = sigtimedwait(&signals, nullptr, &interval);
+    if (sig > 0)
+      return sig;
+  }
+}
 
 // Blocks SIGINT/SIGTERM in every thread (CAF's included), so that main can
 // wait for them with sigwait and stop the engine in order.
@@ -63,6 +124,14 @@ int run_serve(const serve_options& opts) {
     return 2;
   }
   cfg->kek_secret = *secret;
+  if (!opts.wait_for_db.empty()) {
+    auto wait = parse_duration_ms(opts.wait_for_db);
+    if (!wait) {
+      std::cerr << "ccrec serve: --wait-for-db: " << wait.error().message << "\n";
+      return 2;
+    }
+    cfg->wait_for_db_ms = *wait;
+  }
 
   auto signals = block_stop_signals();
   caf::actor_system_config sys_cfg;
@@ -73,14 +142,25 @@ int run_serve(const serve_options& opts) {
     std::cerr << "ccrec serve: refusing to start: " << eng.error().message << "\n";
     return 1;
   }
+  serve_facts facts;
+  facts.pid = static_cast<long>(::getpid());
+  facts.started_ms = wall_ms();
+  facts.db_backend = backend_of(cfg->database_uri());
+  facts.cti_endpoint = (*eng)->cti_endpoint();
+  facts.encryption = cfg->encryption;
+  publish_status(**eng, *cfg, facts, "running");
   write_ready_file(opts.ready_file, (*eng)->cti_endpoint());
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = wait_for_stop(signals, **eng, *cfg, facts);
   spdlog::info("signal {}: stopping; open recordings are being finalised", sig);
+  publish_status(**eng, *cfg, facts, "stopping");
   auto status = (*eng)->status(std::chrono::seconds{1});
   (*eng)->stop();
   eng->reset();
+  auto final_status = status_json(facts, status, wall_ms());
+  final_status["state"] = "stopped";
+  if (auto ok = write_status_file(cfg->data_dir, final_status); !ok)
+    spdlog::warn("{}", ok.error().message);
   spdlog::info("engine stopped: {} recordings started, {} failed, {} CTI events, {} refused",
                status.recordings_started, status.recordings_failed, status.cti_events,
                status.cti_rejected);
@@ -99,10 +179,15 @@ command_fn add_serve(CLI::App& app) {
                   "UDP port range for RTP and screen streams, LOW-HIGH (default 40000-44999)");
   cmd->add_option("--ready-file", opts->ready_file,
                   "Write the bound CTI endpoint to this file once the engine is ready");
+  cmd->add_option("--wait-for-db", opts->wait_for_db,
+                  "If the database is unreachable at start, wait this long for it (e.g. 30s, "
+                  "2m), retrying with backoff, before refusing to start");
   cmd->footer(
       "The key-encrypting secret comes from the CCREC_KEK_SECRET environment variable or "
       "--kek-secret-fd; it is never taken from the command line. Without it, an engine with "
-      "encryption enabled refuses to start.");
+      "encryption enabled refuses to start; so it does without its database, unless "
+      "--wait-for-db gives the database time to appear. While running, the engine writes "
+      "<data-dir>/status.json every second for `ccrec status`.");
   return [opts] { return run_serve(*opts); };
 }
 

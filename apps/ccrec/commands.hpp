@@ -18,5 +18,6 @@ command_fn add_keys(CLI::App& app);
 command_fn add_transcode(CLI::App& app);
 command_fn add_report(CLI::App& app);
 command_fn add_encrypt_existing(CLI::App& app);
+command_fn add_status(CLI::App& app);
 
 }  // namespace ccrec::app

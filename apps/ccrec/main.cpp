@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add(ccrec::app::add_transcode);
   add(ccrec::app::add_report);
   add(ccrec::app::add_encrypt_existing);
+  add(ccrec::app::add_status);
 
   try {
     app.parse(argc, argv);

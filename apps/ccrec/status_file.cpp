@@ -1,0 +1,68 @@
+#include "apps/ccrec/status_file.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+namespace ccrec::app {
+
+std::string status_file_path(const std::string& data_dir) {
+  return data_dir + "/" + status_file_name;
+}
+
+std::int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+nlohmann::json status_json(const serve_facts& facts, const engine_status& s, std::int64_t now_ms) {
+  return {
+      {"format", "ccrec-status"},
+      {"version", status_file_version},
+      {"pid", facts.pid},
+      {"state", facts.state},
+      {"started_ms", facts.started_ms},
+      {"updated_ms", now_ms},
+      {"encryption", facts.encryption},
+      {"database",
+       {{"backend", facts.db_backend},
+        {"up", s.db_up},
+        {"reason", s.db_reason},
+        {"since_ms", s.db_since_ms},
+        {"stuck_calls", s.db_stuck_calls}}},
+      {"journal",
+       {{"depth", s.metadata_pending},
+        {"bytes", s.journal_bytes},
+        {"ok", s.journal_ok},
+        {"written", s.metadata_written},
+        {"replayed", s.metadata_replayed},
+        {"last_error", s.metadata_error}}},
+      {"keys", {{"loaded", s.keys_loaded}, {"active_key_id", s.active_key_id}}},
+      {"recordings",
+       {{"active", s.active_recordings},
+        {"calls", s.active_calls},
+        {"started", s.recordings_started},
+        {"failed", s.recordings_failed}}},
+      {"cti",
+       {{"endpoint", facts.cti_endpoint}, {"events", s.cti_events}, {"rejected", s.cti_rejected}}},
+  };
+}
+
+result<void> write_status_file(const std::string& data_dir, const nlohmann::json& status) {
+  auto path = status_file_path(data_dir);
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    out << status.dump(2) << "\n";
+    if (!out)
+      return make_error("status_file", "cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  // No fsync: the file is a live view, rewritten every second.
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return make_error("status_file", "cannot rename " + tmp + ": " + std::strerror(errno));
+  return {};
+}
+
+}  // namespace ccrec::app
