@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -238,7 +239,27 @@ int run_export(const keys_options& opts) {
   return 0;
 }
 
+// Restoring keys is how a new installation starts after a disaster, so an
+// import may create the data directory (private) that other commands
+// refuse to guess at.
+result<void> ensure_data_dir(const common_options& opts) {
+  auto cfg = build_config(opts);
+  if (!cfg)
+    return cfg.error();
+  if (!cfg->db.empty() || std::filesystem::is_directory(cfg->data_dir))
+    return {};
+  std::error_code ec;
+  std::filesystem::create_directories(cfg->data_dir, ec);
+  if (ec)
+    return make_error("data_dir", "cannot create " + cfg->data_dir + ": " + ec.message());
+  std::filesystem::permissions(cfg->data_dir, std::filesystem::perms::owner_all, ec);
+  std::cout << "created data directory " << cfg->data_dir << "\n";
+  return {};
+}
+
 int run_import(const keys_options& opts) {
+  if (auto ok = ensure_data_dir(opts.common); !ok)
+    return fail("import", ok.error(), exit_setup);
   auto ctx = open_offline(opts.common, false);
   if (!ctx)
     return fail("import", ctx.error(), exit_setup);

@@ -219,6 +219,23 @@ TEST_CASE("ccrec keys: rotate, list, deactivate, delete, export, import", "[keys
     auto db = open_migrated(other.connection());
     CHECK(test_keyring(*db).active_id == 3);
     CHECK(audit_events(*db).size() == 2);
+
+    // A new installation: the import creates its (private) data directory.
+    const auto restored = dir.file("restored");
+    const auto bare = dir.file("bare.toml");
+    std::ofstream{bare} << "[engine]\nkdf_profile = \"test\"\n";
+    auto created =
+        run_ccrec(dir, {"keys", "import", backup, "--config", bare, "--data-dir", restored},
+                  {secret_env, passphrase_env});
+    INFO(created.err);
+    CHECK(created.code == 0);
+    CHECK(created.out ==
+          "created data directory " + restored + "\nimported 3 master keys, 0 already present\n");
+    CHECK((std::filesystem::status(restored).permissions() & std::filesystem::perms::all) ==
+          std::filesystem::perms::owner_all);
+    auto listed = run_ccrec(dir, {"keys", "list", "--data-dir", restored}, {});
+    CHECK(listed.code == 0);
+    CHECK_THAT(listed.out, Catch::EndsWith("3 master keys\n"));
   }
 }
 
