@@ -579,8 +579,13 @@ TEST_CASE("recording_control starts, pauses, resumes and stops a recording", "[e
   auto caller = endpoint_named(started, "caller");
   REQUIRE(caller);
   auto again = send_event(self, cm, recording_control(4, "od-1", "start"));
+  // Already recording: the answer names the running recording and its
+  // ports again; no second recording starts.
   CHECK(again.ok);
-  CHECK_FALSE(again.record);  // already recording: nothing new
+  CHECK(again.record);
+  CHECK(again.recording_id == started.recording_id);
+  CHECK(again.media.size() == started.media.size());
+  CHECK(endpoint_named(again, "caller")->port == caller->port);
 
   // Packets 0-4 recorded, 5-9 sent while paused, 10-14 recorded.
   udp_sender udp;
