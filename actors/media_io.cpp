@@ -3,15 +3,16 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 
 #include <spdlog/spdlog.h>
 
@@ -23,15 +24,27 @@ namespace ccrec {
 
 namespace {
 
-constexpr int max_events = 64;
-constexpr int epoll_timeout_ms = 10;
-constexpr std::int64_t housekeeping_ns = 10'000'000;  // tracker polls, batch ages
-constexpr unsigned recv_batch = 64;                  // datagrams per recvmmsg
-constexpr std::size_t rtp_buffer_bytes = 2048;       // larger than any RTP we accept
+constexpr int max_events = 1024;                // ready sockets per epoll_wait
+constexpr int max_event_rounds = 16;            // epoll_waits per cycle, at most
+constexpr unsigned recv_batch = 64;             // datagrams per recvmmsg
+constexpr std::size_t rtp_buffer_bytes = 2048;  // larger than any RTP we accept
 constexpr std::size_t screen_buffer_bytes = 65536;
-constexpr int max_batches_per_wakeup = 8;            // fairness between sockets
+constexpr int max_batches_per_socket = 8;  // fairness between sockets
 constexpr char screen_magic[4] = {'C', 'C', 'S', 'F'};
 constexpr std::size_t screen_header_bytes = 12;
+constexpr std::int64_t ns_per_ms = 1'000'000;
+// A leg whose last packet did not come out of its tracker at once (held
+// for reordering, a duplicate, a gap) is polled for this long, so held
+// packets go out when their wait is over even if the leg falls silent.
+// In-order legs, nearly all of them, are never polled.
+constexpr std::int64_t irregular_watch_ns = 500 * ns_per_ms;
+constexpr std::size_t control_bytes = CMSG_SPACE(sizeof(timespec));
+
+std::int64_t clock_ns(clockid_t id) {
+  timespec ts{};
+  clock_gettime(id, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 std::int64_t steady_ns() {
   using namespace std::chrono;
@@ -42,6 +55,20 @@ std::uint64_t samples_since(std::int64_t start_ns, std::int64_t now_ns) {
   if (now_ns <= start_ns)
     return 0;
   return static_cast<std::uint64_t>((now_ns - start_ns) / 125'000);  // 8 kHz
+}
+
+// The kernel's arrival stamp of a received datagram (CLOCK_REALTIME), or
+// -1 when it carries none.
+std::int64_t arrival_stamp(const msghdr& h) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts{};
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    }
+  }
+  return -1;
 }
 
 }  // namespace
@@ -58,6 +85,7 @@ struct media_io::leg {
   media::frame_sink sink;  // appends to the recording's audio buffer
   std::uint64_t invalid = 0;
   std::uint64_t paused_drops = 0;
+  std::int64_t poll_until_ns = 0;  // see irregular_watch_ns
 
   leg(std::string n, int f, std::uint16_t p, std::int64_t start_ns)
       : name(std::move(n)), fd(f), port(p), tracker(start_ns) {}
@@ -76,15 +104,21 @@ struct media_io::recording {
   std::vector<std::uint8_t> audio_buf;
   std::uint64_t audio_buf_packets = 0;
   std::int64_t audio_buf_since_ns = 0;
+  std::size_t audio_last_batch = 0;
+  std::int64_t audio_sent_ns = 0;  // last batch, for the idle flush
+  bool audio_idle_flushed = true;
   std::vector<std::uint8_t> screen_buf;
   std::uint64_t screen_buf_frames = 0;
   std::int64_t screen_buf_since_ns = 0;
+  std::int64_t screen_sent_ns = 0;
+  bool screen_idle_flushed = true;
   std::uint64_t screen_frames = 0;
   std::uint64_t screen_invalid = 0;
 };
 
 struct media_io::slot {
   enum class kind { leg, screen, draining } what = kind::leg;
+  int fd = -1;
   recording* rec = nullptr;
   std::size_t leg_index = 0;
   std::uint16_t port = 0;
@@ -106,10 +140,12 @@ media_io::media_io(caf::actor_system& sys, caf::actor_addr owner, media_receiver
   port_in_use_.assign(opts_.port_high - opts_.port_low + 1, false);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+
+  events_.resize(max_events);
+  buffers_.assign(recv_batch, std::vector<std::uint8_t>(rtp_buffer_bytes));
+  controls_.assign(recv_batch, std::vector<std::uint8_t>(control_bytes));
+  msgs_.resize(recv_batch);
+  iovs_.resize(recv_batch);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -138,6 +174,8 @@ result<std::pair<int, std::uint16_t>> media_io::bind_next_port() {
       return make_error("busy", std::string{"cannot create a UDP socket: "} + strerror(errno));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opts_.socket_receive_buffer,
                sizeof opts_.socket_receive_buffer);
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -145,6 +183,18 @@ result<std::pair<int, std::uint16_t>> media_io::bind_next_port() {
     if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       ::close(fd);  // taken by another program: try the next port
       continue;
+    }
+
+    // The kernel caps SO_RCVBUF at net.core.rmem_max (and reports double).
+    int got = 0;
+    socklen_t len = sizeof got;
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+    if (got < opts_.socket_receive_buffer && !warned_small_buffer_) {
+      warned_small_buffer_ = true;
+      spdlog::warn(
+          "media sockets get a {} byte receive buffer, not the {} asked for: raise "
+          "net.core.rmem_max, or a stalled engine drops packets sooner",
+          got / 2, opts_.socket_receive_buffer);
     }
     port_in_use_[index] = true;
     ++counters_.open_ports;
@@ -234,57 +284,77 @@ void media_io::push_command(command cmd) {
 // ---------------------------------------------------------------------------
 
 void media_io::run() {
-  std::array<epoll_event, max_events> events;
+  const std::int64_t interval = std::max<std::int64_t>(1, opts_.receive_interval_ms) * ns_per_ms;
+  std::int64_t cycle_start = steady_ns();
   while (!stop_) {
-    int n = epoll_wait(epoll_fd_, events.data(), max_events, epoll_timeout_ms);
-    auto now = steady_ns();
+    const std::int64_t now = steady_ns();
+    receive_ready(now);
+    housekeeping(steady_ns());
 
-    for (int i = 0; i < n; ++i) {
-      int fd = events[i].data.fd;
-      if (fd == wake_fd_) {
-        std::uint64_t count;
-        [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
-        apply_commands(now);
-        continue;
-      }
-      auto it = slots_.find(fd);
-      if (it == slots_.end())
-        continue;
-      auto& s = it->second;
-      if (s.what == slot::kind::leg)
-        receive_leg(fd, s, now);
-      else if (s.what == slot::kind::screen)
-        receive_screen(fd, s, now);
-      else
-        drain(fd, s);
-    }
-
-    if (now - last_housekeeping_ns_ >= housekeeping_ns) {
-      last_housekeeping_ns_ = now;
-      housekeeping(now);
-    }
+    // Next cycle on the fixed grid; after a stall, from now (no catch-up burst).
+    cycle_start = std::max(cycle_start + interval, steady_ns() - interval);
+    wait_for_next_cycle(cycle_start);
   }
-  apply_commands(steady_ns());
+  apply_commands();
   shutdown_all(steady_ns());
 }
 
-void media_io::apply_commands(std::int64_t now_ns) {
+// Sleeps until `cycle_end_ns`, applying commands as soon as they come.
+void media_io::wait_for_next_cycle(std::int64_t cycle_end_ns) {
+  for (;;) {
+    const std::int64_t left = cycle_end_ns - steady_ns();
+    if (stop_ || left <= 0)
+      return;
+    pollfd p{wake_fd_, POLLIN, 0};
+    const int ms = static_cast<int>((left + ns_per_ms - 1) / ns_per_ms);
+    if (::poll(&p, 1, ms) > 0 && (p.revents & POLLIN)) {
+      std::uint64_t count;
+      [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
+      apply_commands();
+    }
+  }
+}
+
+void media_io::receive_ready(std::int64_t now_ns) {
+  // One pair of clock reads per cycle maps every kernel stamp of the cycle.
+  real_minus_steady_ns_ = clock_ns(CLOCK_REALTIME) - now_ns;
+
+  for (int round = 0; round < max_event_rounds; ++round) {
+    const int n = epoll_wait(epoll_fd_, events_.data(), max_events, 0);
+    for (int i = 0; i < n; ++i) {
+      auto& s = *static_cast<slot*>(events_[i].data.ptr);
+      if (s.what == slot::kind::leg)
+        receive_leg(s, now_ns);
+      else if (s.what == slot::kind::screen)
+        receive_screen(s, now_ns);
+      else
+        drain(s);
+    }
+    // Level-triggered: a socket still holding data comes back next round.
+    if (n < max_events)
+      return;
+  }
+}
+
+void media_io::apply_commands() {
   std::deque<command> batch;
   {
     std::lock_guard<std::mutex> guard{commands_mutex_};
     batch.swap(commands_);
   }
   for (auto& cmd : batch) {
+    const std::int64_t now = steady_ns();
+    real_minus_steady_ns_ = clock_ns(CLOCK_REALTIME) - now;
     switch (cmd.what) {
       case command::kind::add:
         add_recording(std::move(cmd.rec));
         break;
       case command::kind::close:
-        close_recording(cmd.id, now_ns);
+        close_recording(cmd.id, now);
         break;
       case command::kind::pause:
       case command::kind::resume:
-        pause_recording(cmd.id, cmd.what == command::kind::pause, now_ns);
+        pause_recording(cmd.id, cmd.what == command::kind::pause, now);
         break;
     }
   }
@@ -293,82 +363,120 @@ void media_io::apply_commands(std::int64_t now_ns) {
 void media_io::add_recording(std::unique_ptr<recording> rec) {
   auto* r = rec.get();
   auto watch = [this](int fd, slot s) {
+    s.fd = fd;
+    auto& stored = slots_[fd];
+    stored = s;
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.fd = fd;
+    ev.data.ptr = &stored;
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-    slots_[fd] = s;
   };
 
   for (std::size_t i = 0; i < r->legs.size(); ++i) {
     auto& l = *r->legs[i];
     auto leg_index = static_cast<std::uint8_t>(i);
     l.sink = [r, leg_index](const media::placed_frame& f) {
-      media::append_raw_record(r->audio_buf, media::record_type::audio, leg_index,
-                               f.payload_type, 0, f.sample_offset, f.data, f.size);
+      media::append_raw_record(r->audio_buf, media::record_type::audio, leg_index, f.payload_type,
+                               0, f.sample_offset, f.data, f.size);
       ++r->audio_buf_packets;
     };
-    watch(l.fd, slot{slot::kind::leg, r, i, l.port, 0});
+    watch(l.fd, slot{slot::kind::leg, -1, r, i, l.port, 0});
   }
   if (r->screen_fd >= 0)
-    watch(r->screen_fd, slot{slot::kind::screen, r, 0, r->screen_port, 0});
+    watch(r->screen_fd, slot{slot::kind::screen, -1, r, 0, r->screen_port, 0});
   recordings_[r->id] = std::move(rec);
 }
 
-void media_io::receive_leg(int fd, slot& s, std::int64_t now_ns) {
+// Takes what a recording's sockets hold now, before a command changes it.
+void media_io::take_pending(recording& rec, std::int64_t now_ns) {
+  for (auto& l : rec.legs) {
+    auto it = slots_.find(l->fd);
+    if (it != slots_.end())
+      receive_leg(it->second, now_ns);
+  }
+  if (rec.screen_fd >= 0) {
+    auto it = slots_.find(rec.screen_fd);
+    if (it != slots_.end())
+      receive_screen(it->second, now_ns);
+  }
+}
+
+void media_io::receive_leg(slot& s, std::int64_t now_ns) {
   auto& rec = *s.rec;
   auto& l = *rec.legs[s.leg_index];
-  static thread_local std::vector<std::array<std::uint8_t, rtp_buffer_bytes>> buffers(recv_batch);
-  static thread_local std::vector<mmsghdr> msgs(recv_batch);
-  static thread_local std::vector<iovec> iovs(recv_batch);
 
-  for (int round = 0; round < max_batches_per_wakeup; ++round) {
+  for (int round = 0; round < max_batches_per_socket; ++round) {
     for (unsigned i = 0; i < recv_batch; ++i) {
-      iovs[i] = iovec{buffers[i].data(), rtp_buffer_bytes};
-      msgs[i] = mmsghdr{};
-      msgs[i].msg_hdr.msg_iov = &iovs[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+      iovs_[i] = iovec{buffers_[i].data(), rtp_buffer_bytes};
+      msgs_[i] = mmsghdr{};
+      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+      msgs_[i].msg_hdr.msg_iovlen = 1;
+      msgs_[i].msg_hdr.msg_control = controls_[i].data();
+      msgs_[i].msg_hdr.msg_controllen = control_bytes;
     }
-    int got = recvmmsg(fd, msgs.data(), recv_batch, MSG_DONTWAIT, nullptr);
+    int got = recvmmsg(l.fd, msgs_.data(), recv_batch, MSG_DONTWAIT, nullptr);
     if (got <= 0)
-      return;
+      break;
 
     counters_.packets += static_cast<std::uint64_t>(got);
     for (int i = 0; i < got; ++i) {
-      media::rtp_packet pkt;
-      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC ||
-          media::parse_rtp(buffers[i].data(), msgs[i].msg_len, pkt) != media::rtp_error::none) {
+      const auto stamp = arrival_stamp(msgs_[i].msg_hdr);
+      const std::int64_t arrival =
+          stamp < 0 ? now_ns : std::min(now_ns, stamp - real_minus_steady_ns_);
+      if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) {
         ++l.invalid;
         ++counters_.invalid;
         continue;
       }
-      if (rec.paused) {
-        ++l.paused_drops;
-        continue;
-      }
-      if (rec.audio_buf.empty())
-        rec.audio_buf_since_ns = now_ns;
-      l.tracker.push(pkt, now_ns, l.sink);
+      push_packet(rec, l, buffers_[i].data(), msgs_[i].msg_len, arrival);
     }
-    if (rec.audio_buf.size() >= opts_.batch_bytes)
-      send_audio(rec, now_ns);
     if (static_cast<unsigned>(got) < recv_batch)
-      return;
+      break;
   }
+  if (rec.audio_buf.size() >= opts_.batch_bytes)
+    send_audio(rec, now_ns);
 }
 
-void media_io::receive_screen(int fd, slot& s, std::int64_t now_ns) {
+void media_io::push_packet(recording& rec, leg& l, const std::uint8_t* data, std::size_t size,
+                           std::int64_t arrival_ns) {
+  media::rtp_packet pkt;
+  if (media::parse_rtp(data, size, pkt) != media::rtp_error::none) {
+    ++l.invalid;
+    ++counters_.invalid;
+    return;
+  }
+  if (rec.paused) {
+    ++l.paused_drops;
+    return;
+  }
+  if (rec.audio_buf.empty())
+    rec.audio_buf_since_ns = arrival_ns;
+
+  const auto emitted_before = l.tracker.counters().packets;
+  l.tracker.push(pkt, arrival_ns, l.sink);
+  if (l.tracker.counters().packets != emitted_before + 1)
+    l.poll_until_ns = arrival_ns + irregular_watch_ns;
+}
+
+void media_io::receive_screen(slot& s, std::int64_t now_ns) {
   auto& rec = *s.rec;
   static thread_local std::vector<std::uint8_t> buffer(screen_buffer_bytes);
+  std::array<std::uint8_t, control_bytes> control{};
 
-  for (int round = 0; round < max_batches_per_wakeup; ++round) {
-    auto got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC);
+  for (int round = 0; round < max_batches_per_socket; ++round) {
+    iovec iov{buffer.data(), buffer.size()};
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control.data();
+    h.msg_controllen = control.size();
+    auto got = ::recvmsg(s.fd, &h, MSG_DONTWAIT);
     if (got < 0)
       return;
 
     counters_.packets += 1;
     auto size = static_cast<std::size_t>(got);
-    if (size < screen_header_bytes || size > buffer.size() ||
+    if ((h.msg_flags & MSG_TRUNC) || size < screen_header_bytes ||
         std::memcmp(buffer.data(), screen_magic, sizeof screen_magic) != 0) {
       ++rec.screen_invalid;
       ++counters_.invalid;
@@ -377,9 +485,13 @@ void media_io::receive_screen(int fd, slot& s, std::int64_t now_ns) {
     if (rec.paused)
       continue;
 
+    const auto stamp = arrival_stamp(h);
+    const std::int64_t arrival =
+        stamp < 0 ? now_ns : std::min(now_ns, stamp - real_minus_steady_ns_);
     if (rec.screen_buf.empty())
-      rec.screen_buf_since_ns = now_ns;
-    auto offset_ms = static_cast<std::uint64_t>((now_ns - rec.start_ns) / 1'000'000);
+      rec.screen_buf_since_ns = arrival;
+    auto offset_ms =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, arrival - rec.start_ns) / ns_per_ms);
     media::append_raw_record(rec.screen_buf, media::record_type::screen, 0, 0, 0, offset_ms,
                              buffer.data() + screen_header_bytes, size - screen_header_bytes);
     ++rec.screen_buf_frames;
@@ -390,9 +502,9 @@ void media_io::receive_screen(int fd, slot& s, std::int64_t now_ns) {
 }
 
 // A closed leg's port: count what still arrives (RTP outliving the call).
-void media_io::drain(int fd, slot&) {
+void media_io::drain(slot& s) {
   static thread_local std::array<std::uint8_t, rtp_buffer_bytes> sink;
-  while (::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT) >= 0)
+  while (::recv(s.fd, sink.data(), sink.size(), MSG_DONTWAIT) >= 0)
     ++counters_.after_end;
 }
 
@@ -403,8 +515,14 @@ void media_io::send_audio(recording& rec, std::int64_t now_ns) {
   batch.bytes.swap(rec.audio_buf);
   batch.packets = rec.audio_buf_packets;
   rec.audio_buf_packets = 0;
-  rec.audio_buf.reserve(opts_.batch_bytes + rtp_buffer_bytes);
+  // Room for about what the last batch held, not the largest batch
+  // possible: a call's buffer is most of what it costs here.
+  rec.audio_last_batch = batch.bytes.size();
+  rec.audio_buf.reserve(
+      std::min(opts_.batch_bytes + rtp_buffer_bytes, rec.audio_last_batch + rtp_buffer_bytes));
   rec.audio_buf_since_ns = now_ns;
+  rec.audio_sent_ns = now_ns;
+  rec.audio_idle_flushed = false;
   caf::anon_send(rec.audio_writer, write_atom::value, std::move(batch));
 }
 
@@ -416,6 +534,8 @@ void media_io::send_screen(recording& rec, std::int64_t now_ns) {
   batch.packets = rec.screen_buf_frames;
   rec.screen_buf_frames = 0;
   rec.screen_buf_since_ns = now_ns;
+  rec.screen_sent_ns = now_ns;
+  rec.screen_idle_flushed = false;
   caf::anon_send(rec.screen_writer, write_atom::value, std::move(batch));
 }
 
@@ -425,6 +545,7 @@ void media_io::pause_recording(const std::string& id, bool paused, std::int64_t 
     return;
 
   auto& rec = *it->second;
+  take_pending(rec, now_ns);
   rec.paused = paused;
   const char* word = paused ? "pause" : "resume";
   auto size = std::strlen(word);
@@ -434,14 +555,29 @@ void media_io::pause_recording(const std::string& id, bool paused, std::int64_t 
 }
 
 void media_io::housekeeping(std::int64_t now_ns) {
-  auto max_age = opts_.batch_interval_ms * 1'000'000;
+  const auto max_age = opts_.batch_interval_ms * ns_per_ms;
   for (auto& [id, rec] : recordings_) {
-    for (auto& l : rec->legs)
-      l->tracker.poll(now_ns, l->sink);
+    for (auto& l : rec->legs) {
+      if (l->poll_until_ns > now_ns)
+        l->tracker.poll(now_ns, l->sink);
+    }
     if (!rec->audio_buf.empty() && now_ns - rec->audio_buf_since_ns >= max_age)
       send_audio(*rec, now_ns);
     if (!rec->screen_buf.empty() && now_ns - rec->screen_buf_since_ns >= max_age)
       send_screen(*rec, now_ns);
+
+    // Media stopped coming (hold, a silent leg): have the writers seal what
+    // they hold, since no further batch will make them.
+    if (!rec->audio_idle_flushed && rec->audio_buf.empty() &&
+        now_ns - rec->audio_sent_ns >= max_age) {
+      rec->audio_idle_flushed = true;
+      caf::anon_send(rec->audio_writer, flush_atom::value);
+    }
+    if (!rec->screen_idle_flushed && rec->screen_buf.empty() &&
+        now_ns - rec->screen_sent_ns >= max_age) {
+      rec->screen_idle_flushed = true;
+      caf::anon_send(rec->screen_writer, flush_atom::value);
+    }
   }
 
   for (auto it = slots_.begin(); it != slots_.end();) {
@@ -461,27 +597,29 @@ void media_io::retire_socket(int fd, std::int64_t now_ns) {
   auto& s = slots_[fd];
   s.what = slot::kind::draining;
   s.rec = nullptr;
-  s.drain_until_ns = now_ns + opts_.late_grace_ms * 1'000'000;
+  s.drain_until_ns = now_ns + opts_.late_grace_ms * ns_per_ms;
 }
 
 void media_io::close_recording(const std::string& id, std::int64_t now_ns) {
   auto it = recordings_.find(id);
   if (it == recordings_.end()) {
     // Already closed (or never opened): answer anyway so the session goes on.
-    caf::anon_send(caf::actor_cast<caf::actor>(owner_), event_atom::value,
-                   media_closed{id, {}, 0});
+    caf::anon_send(caf::actor_cast<caf::actor>(owner_), event_atom::value, media_closed{id, {}, 0});
     return;
   }
 
   auto& rec = *it->second;
+  // What arrived before the close belongs to the recording, even if this
+  // cycle had not read it yet.
+  take_pending(rec, now_ns);
   media_closed closed;
   closed.recording_id = id;
   for (auto& l : rec.legs) {
     l->tracker.flush(l->sink);
     const auto& c = l->tracker.counters();
     closed.legs.push_back(leg_stats{l->name, c.packets, c.duplicates, c.reordered, c.late,
-                                    l->invalid + c.unsupported_payload, c.ssrc_changes,
-                                    c.ts_jumps, l->paused_drops});
+                                    l->invalid + c.unsupported_payload, c.ssrc_changes, c.ts_jumps,
+                                    l->paused_drops});
     retire_socket(l->fd, now_ns);
   }
   if (rec.screen_fd >= 0)

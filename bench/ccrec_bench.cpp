@@ -15,6 +15,7 @@
 //
 //   ccrec_bench [--calls N] [--duration S] [--hold S] [--crypto-mib M]
 //               [--skip-engine] [--skip-crypto] [--pbxsim PATH] [--keep DIR]
+#include <fcntl.h>
 #include <sodium.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -28,11 +29,13 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/engine.hpp"
 #include "crypto/ccenx.hpp"
@@ -63,6 +66,7 @@ struct bench_args {
   bool skip_crypto = false;
   std::string pbxsim = CCREC_PBXSIM_PATH;
   std::string keep;
+  std::string encryption = "both";  // "on", "off" or "both"
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -79,13 +83,21 @@ struct engine_run {
   nlohmann::json result;
 };
 
-int spawn_and_wait(const std::vector<std::string>& argv) {
+// Runs argv[0] with its output (progress, summary) in `log`.
+int spawn_and_wait(const std::vector<std::string>& argv, const std::string& log) {
   std::vector<char*> args;
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
   pid_t child = 0;
-  if (posix_spawn(&child, args[0], nullptr, nullptr, args.data(), environ) != 0)
+  const int spawned = posix_spawn(&child, args[0], &files, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  if (spawned != 0)
     return -1;
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
@@ -127,7 +139,7 @@ engine_run run_engine_load(const bench_args& a, bool encryption, const std::stri
     argv.push_back("--hold");
     argv.push_back(std::to_string(a.hold_s));
   }
-  const int rc = spawn_and_wait(argv);
+  const int rc = spawn_and_wait(argv, dir + "/load.log");
   (*eng)->stop();
   eng->reset();
 
@@ -176,11 +188,17 @@ void bench_engine(const bench_args& a, const std::string& root) {
   std::printf("Engine: %zu concurrent calls for %.0f s (ramp %.0f s), encryption on, then off\n",
               a.calls, a.duration_s, a.ramp_s);
   std::fflush(stdout);
-  const auto on = run_engine_load(a, true, root + "/encrypted");
-  print_engine_run("encryption on", on);
-  std::fflush(stdout);
-  const auto off = run_engine_load(a, false, root + "/plain");
-  print_engine_run("encryption off", off);
+  engine_run on;
+  engine_run off;
+  if (a.encryption != "off") {
+    on = run_engine_load(a, true, root + "/encrypted");
+    print_engine_run("encryption on", on);
+    std::fflush(stdout);
+  }
+  if (a.encryption != "on") {
+    off = run_engine_load(a, false, root + "/plain");
+    print_engine_run("encryption off", off);
+  }
   if (!on.ok || !off.ok)
     return;
 
@@ -340,12 +358,16 @@ int main(int argc, char** argv) {
   app.add_option("--hold", a.hold_s, "call hold time (default: the whole run)");
   app.add_option("--ramp", a.ramp_s, "ramp-up seconds")->capture_default_str();
   app.add_option("--crypto-mib", a.crypto_mib, "MiB per crypto pass")->capture_default_str();
+  app.add_option("--encryption", a.encryption, "engine runs: on, off or both")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off", "both"}));
   app.add_flag("--skip-engine", a.skip_engine, "only the format benchmark");
   app.add_flag("--skip-crypto", a.skip_crypto, "only the engine benchmark");
   app.add_option("--pbxsim", a.pbxsim, "the ccrec-pbxsim program")->capture_default_str();
   app.add_option("--keep", a.keep, "run the engines in DIR and keep it (default: a temp dir)");
   CLI11_PARSE(app, argc, argv);
 
+  spdlog::set_level(spdlog::level::warn);  // the engine's per-call lines would drown the figures
   std::printf("ccrec_bench on %u CPUs\n\n", std::thread::hardware_concurrency());
   if (!a.skip_engine) {
     const std::string root =
