@@ -196,8 +196,12 @@ result<std::size_t> update_rows(storage::database* db, const encrypt_existing_op
     c.id = row.id;
     c.expected_path = rel;
     c.new_path = rel;
-    // A plain WAV encrypted in place is a WAV in CCENX; a raw stream stays raw.
-    c.form = row.form == "plain_wav" ? "wav" : row.form;
+    // What the file holds now, by what this tool sealed it as: a raw stream
+    // stays "raw", anything else it encrypts is a WAV.
+    c.form =
+        header->content_type == static_cast<std::uint8_t>(crypto::ccenx_content::raw_call_audio)
+            ? "raw"
+            : "wav";
     c.key_id = static_cast<std::int64_t>(header->key_id);
     c.encryption = "ccenx";
     std::error_code ec;

@@ -275,7 +275,7 @@ std::vector<std::uint8_t> play_bytes(const std::string& path, const keyring& rin
   return bytes;
 }
 
-std::vector<std::string> files_under(const std::string& dir) {
+std::vector<std::string> list_files(const std::string& dir) {
   std::vector<std::string> out;
   for (auto& entry : fs::recursive_directory_iterator(dir))
     if (entry.is_regular_file())

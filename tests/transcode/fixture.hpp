@@ -74,6 +74,6 @@ std::vector<std::uint8_t> play_bytes(const std::string& path, const keyring& rin
                                      const std::string& scratch_dir);
 
 // Regular files under `dir`, relative, sorted.
-std::vector<std::string> files_under(const std::string& dir);
+std::vector<std::string> list_files(const std::string& dir);
 
 }  // namespace ccrec::test

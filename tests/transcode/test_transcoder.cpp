@@ -217,7 +217,7 @@ TEST_CASE("a damaged source is left alone with its row", "[transcode]") {
   REQUIRE_FALSE(done.ok());
   CHECK(done.error().code == "source_damaged");
   CHECK(read_file(f.abs(row.path)) == bytes);
-  CHECK(files_under(f.recordings_dir()) == std::vector<std::string>{row.path});
+  CHECK(list_files(f.recordings_dir()) == std::vector<std::string>{row.path});
   auto after = f.db().recording(row.id);
   CHECK((*after)->form == "raw");
   CHECK((*after)->path == row.path);
