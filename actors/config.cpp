@@ -89,7 +89,7 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
       "data_dir",       "db",           "cti",      "media_host",        "media_ports",
       "encryption",     "kdf_profile",  "random_seed", "flush_interval_ms", "late_grace_ms",
       "db_probe_interval_ms", "cti_request_timeout_ms", "key_reload_interval_ms", "metadata_xml", "transcode",
-      "transcode_interval_ms",
+      "transcode_interval_ms", "transcode_delay_ms",
       "db_timeout_ms", "wait_for_db_ms"};
   if (auto ok = check_keys(t, known, "[engine]", path); !ok)
     return ok.error();
@@ -115,6 +115,7 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
   cfg.metadata_xml = t["metadata_xml"].value_or(cfg.metadata_xml);
   cfg.transcode = t["transcode"].value_or(cfg.transcode);
   cfg.transcode_interval_ms = t["transcode_interval_ms"].value_or(cfg.transcode_interval_ms);
+  cfg.transcode_delay_ms = t["transcode_delay_ms"].value_or(cfg.transcode_delay_ms);
   return {};
 }
 

@@ -285,6 +285,7 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
   tc.encrypt = cfg.encryption && cfg.transcode;
   tc.key_cache = e.key_cache;
   tc.interval_ms = cfg.transcode_interval_ms;
+  tc.delay_ms = cfg.transcode_delay_ms;
   tc.stop = e.transcoder_stop;
   e.transcoder = e.sys.spawn<caf::detached>(transcoder, std::move(tc));
 

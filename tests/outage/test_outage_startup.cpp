@@ -56,7 +56,7 @@ TEST_CASE("an encrypting engine without its database exits at once and says why"
   CHECK(contains(run.output, "because its keys live there"));
 }
 
-TEST_CASE("--wait-for-db waits with backoff and starts once the database appears",
+TEST_CASE("with --wait-for-db the engine waits with backoff, then starts when the database is up",
           "[outage][startup][postgresql]") {
   stopped_database db;
   temp_dir dir;
@@ -91,7 +91,8 @@ TEST_CASE("--wait-for-db waits with backoff and starts once the database appears
   CHECK(contains(stopped.output, "stopped at"));
 }
 
-TEST_CASE("--wait-for-db gives up when the wait is over", "[outage][startup][postgresql]") {
+TEST_CASE("with --wait-for-db the engine gives up when the wait is over",
+          "[outage][startup][postgresql]") {
   stopped_database db;
   temp_dir dir;
   auto [low, high] = media_ports(child_ports, 0);
