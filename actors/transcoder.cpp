@@ -621,8 +621,14 @@ void transcode_waiting(caf::event_based_actor* self, actor_state& st) {
   opts.recordings_dir = st.args.recordings_dir;
   opts.max_window_frames = st.args.max_window_frames;
   auto keys = keys_from_cache(self->system(), st.args.key_cache);
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   for (const auto& row : *rows) {
     if (st.given_up.count(row.id) != 0 || (st.args.stop && st.args.stop->load()))
+      continue;
+    // Not yet: fresh recordings stay raw for a while (an unknown end: now).
+    if (row.ended_ms != 0 && row.ended_ms + st.args.delay_ms > now)
       continue;
     auto done = transcode_recording(*st.db, row, keys, opts);
     --st.status.queued;

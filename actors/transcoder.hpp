@@ -138,6 +138,7 @@ struct transcoder_args {
   bool encrypt = true;
   caf::actor key_cache;
   std::int64_t interval_ms = 5000;  // how often to look for work when idle
+  std::int64_t delay_ms = 0;        // a recording waits this long after it ended
   std::uint64_t max_window_frames = default_max_window_frames;
   // Set by the engine when it stops: the actor finishes the recording in
   // hand and takes no other.
