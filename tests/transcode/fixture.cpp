@@ -47,7 +47,7 @@ struct placed {
 
 }  // namespace
 
-std::shared_ptr<crypto::secret_bytes> test_secret() {
+std::shared_ptr<crypto::secret_bytes> transcode_secret() {
   return std::make_shared<crypto::secret_bytes>(
       crypto::secret_bytes::copy_of(reinterpret_cast<const std::uint8_t*>(transcode_test_secret),
                                     std::strlen(transcode_test_secret)));
@@ -62,7 +62,7 @@ data_fixture::data_fixture() : data_dir_(dir_.file("data")) {
   REQUIRE(crypto::initialise().ok());
   keyring_options opts;
   opts.kdf_profile = "test";
-  auto secret = test_secret();
+  auto secret = transcode_secret();
   auto ring = open_keyring(*db_, secret.get(), opts);
   REQUIRE(ring.ok());
   ring_ = std::move(*ring);

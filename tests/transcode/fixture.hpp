@@ -52,7 +52,7 @@ class data_fixture {
 };
 
 // The secret as the keyring takes it.
-std::shared_ptr<crypto::secret_bytes> test_secret();
+std::shared_ptr<crypto::secret_bytes> transcode_secret();
 
 // A raw record stream (magic, metadata, audio records) from a real capture
 // (file name under testdata/pcap), tracked as the engine's leg trackers do;
