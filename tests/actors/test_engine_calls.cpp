@@ -713,3 +713,33 @@ TEST_CASE("a schedule's maximum length stops the recording, not the call", "[eng
   CHECK(send_event(self, cm, call_event(3, "call_ended", "cap-1")).ok);
   CHECK(eng->status().active_calls == 0);
 }
+
+TEST_CASE("an on-demand start before the answer is the call's one recording", "[engine]") {
+  temp_dir dir;
+  auto cfg = test_config(dir);
+  std::string recording_id;
+  {
+    actor_env env;
+    auto eng = start_engine(env.sys(), cfg);
+    caf::scoped_actor self{env.sys()};
+    auto cm = eng->call_manager();
+    REQUIRE(send_event(self, cm, call_offered(1, "early")).ok);
+    auto started = send_event(self, cm, recording_control(2, "early", "start"));
+    REQUIRE(started.record);
+    recording_id = started.recording_id;
+
+    auto answered = send_event(self, cm, call_answered(3, "early", "a1"));
+    REQUIRE(answered.ok);
+    CHECK(answered.record);
+    CHECK(answered.recording_id == recording_id);
+    CHECK(endpoint_named(answered, "caller")->port == endpoint_named(started, "caller")->port);
+    REQUIRE(send_event(self, cm, call_event(4, "call_ended", "early")).ok);
+    eng->stop();
+  }  // the actor system ends here: nothing may keep it waiting
+
+  auto rows = recording_rows(cfg.database_uri());
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == recording_id);
+  CHECK(rows[0].status == "complete");
+  require_no_orphans(cfg);
+}
