@@ -1,6 +1,9 @@
 #include "actors/config.hpp"
 
+#include <charconv>
+#include <limits>
 #include <set>
+#include <sstream>
 
 #include <toml++/toml.h>
 
@@ -35,40 +38,117 @@ result<void> check_keys(const toml::table& table, const std::set<std::string>& k
   return {};
 }
 
-std::vector<std::string> string_list(const toml::node_view<const toml::node>& node) {
-  std::vector<std::string> out;
-  if (auto arr = node.as_array()) {
-    for (auto&& item : *arr) {
-      if (auto s = item.value<std::string>())
-        out.push_back(*s);
+// Reads typed values from one TOML table. A key of the wrong type is an
+// error naming the key and both types (never a silent default: a typo must
+// not change what is recorded). Remembers the first error.
+class table_reader {
+ public:
+  table_reader(const toml::table& t, std::string where, std::string path)
+      : t_(t), where_(std::move(where)), path_(std::move(path)) {}
+
+  void read(const char* key, std::string& out) {
+    if (auto n = want(key, toml::node_type::string, "a string"))
+      out = *n->value<std::string>();
+  }
+  void read(const char* key, bool& out) {
+    if (auto n = want(key, toml::node_type::boolean, "true or false"))
+      out = *n->value<bool>();
+  }
+  void read(const char* key, std::int64_t& out) {
+    if (auto n = want(key, toml::node_type::integer, "an integer"))
+      out = *n->value<std::int64_t>();
+  }
+  void read(const char* key, std::uint64_t& out) {
+    std::int64_t v = static_cast<std::int64_t>(out);
+    read(key, v);
+    if (v < 0)
+      return fail(key, "must not be negative");
+    out = static_cast<std::uint64_t>(v);
+  }
+  void read(const char* key, int& out) {
+    std::int64_t v = out;
+    read(key, v);
+    if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+      return fail(key, "is out of range");
+    out = static_cast<int>(v);
+  }
+  void read(const char* key, double& out) {
+    auto n = t_.get(key);
+    if (n == nullptr)
+      return;
+    if (!n->is_number())
+      return fail(key, "must be a number, not " + type_name(*n));
+    out = *n->value<double>();
+  }
+  void read(const char* key, std::vector<std::string>& out) {
+    auto n = want(key, toml::node_type::array, "an array of strings");
+    if (n == nullptr)
+      return;
+    out.clear();
+    for (auto&& item : *n->as_array()) {
+      if (!item.is_string())
+        return fail(key, "must be an array of strings");
+      out.push_back(*item.value<std::string>());
     }
   }
-  return out;
-}
+
+  result<void> status() const { return error_.code.empty() ? result<void>{} : error_; }
+
+ private:
+  static std::string type_name(const toml::node& n) {
+    std::ostringstream out;
+    out << n.type();
+    return out.str();
+  }
+
+  const toml::node* want(const char* key, toml::node_type type, const char* what) {
+    auto n = t_.get(key);
+    if (n == nullptr)
+      return nullptr;
+    if (n->type() != type) {
+      fail(key, std::string{"must be "} + what + ", not " + type_name(*n));
+      return nullptr;
+    }
+    return n;
+  }
+
+  void fail(const char* key, const std::string& what) {
+    if (error_.code.empty())
+      error_ = config_error(path_, where_ + " key '" + key + "' " + what);
+  }
+
+  const toml::table& t_;
+  std::string where_;
+  std::string path_;
+  error error_;
+};
 
 result<schedule> read_schedule(const toml::table& t, const std::string& path) {
   static const std::set<std::string> known = {
-      "name",   "mode",      "priority", "percentage",  "count",       "agents",        "queues",
-      "direction", "screen", "min_seconds", "max_seconds", "retention_days",
-      "recording_method", "metadata_xml"};
+      "name",        "mode",           "priority",         "percentage",  "count",
+      "agents",      "queues",         "direction",        "screen",      "min_seconds",
+      "max_seconds", "retention_days", "recording_method", "metadata_xml"};
   if (auto ok = check_keys(t, known, "[[schedule]]", path); !ok)
     return ok.error();
 
   schedule s;
-  s.name = t["name"].value_or(std::string{});
-  s.mode = t["mode"].value_or(std::string{"all"});
-  s.priority = t["priority"].value_or(0);
-  s.percentage = t["percentage"].value_or(100.0);
-  s.count = t["count"].value_or(std::int64_t{0});
-  s.agents = string_list(t["agents"]);
-  s.queues = string_list(t["queues"]);
-  s.direction = t["direction"].value_or(std::string{"any"});
-  s.screen = t["screen"].value_or(false);
-  s.min_seconds = t["min_seconds"].value_or(std::int64_t{0});
-  s.max_seconds = t["max_seconds"].value_or(std::int64_t{0});
-  s.retention_days = t["retention_days"].value_or(std::int64_t{0});
-  s.recording_method = t["recording_method"].value_or(std::string{});
-  s.metadata_xml = t["metadata_xml"].value_or(std::string{});
+  table_reader r{t, "[[schedule]]", path};
+  r.read("name", s.name);
+  r.read("mode", s.mode);
+  r.read("priority", s.priority);
+  r.read("percentage", s.percentage);
+  r.read("count", s.count);
+  r.read("agents", s.agents);
+  r.read("queues", s.queues);
+  r.read("direction", s.direction);
+  r.read("screen", s.screen);
+  r.read("min_seconds", s.min_seconds);
+  r.read("max_seconds", s.max_seconds);
+  r.read("retention_days", s.retention_days);
+  r.read("recording_method", s.recording_method);
+  r.read("metadata_xml", s.metadata_xml);
+  if (auto ok = r.status(); !ok)
+    return ok.error();
   return s;
 }
 
@@ -78,44 +158,65 @@ result<pbx_integration> read_pbx(const toml::table& t, const std::string& path) 
     return ok.error();
 
   pbx_integration p;
-  p.name = t["name"].value_or(std::string{});
-  p.recording_method = t["recording_method"].value_or(p.recording_method);
-  p.metadata_xml = t["metadata_xml"].value_or(std::string{});
+  table_reader r{t, "[[pbx]]", path};
+  r.read("name", p.name);
+  r.read("recording_method", p.recording_method);
+  r.read("metadata_xml", p.metadata_xml);
+  if (auto ok = r.status(); !ok)
+    return ok.error();
   return p;
 }
 
 result<void> read_engine_table(const toml::table& t, engine_config& cfg, const std::string& path) {
-  static const std::set<std::string> known = {
-      "data_dir",       "db",           "cti",      "media_host",        "media_ports",
-      "encryption",     "kdf_profile",  "random_seed", "flush_interval_ms", "late_grace_ms",
-      "db_probe_interval_ms", "cti_request_timeout_ms", "key_reload_interval_ms", "metadata_xml", "transcode",
-      "transcode_interval_ms", "transcode_delay_ms",
-      "db_timeout_ms", "wait_for_db_ms"};
+  static const std::set<std::string> known = {"data_dir",
+                                              "db",
+                                              "cti",
+                                              "media_host",
+                                              "media_ports",
+                                              "encryption",
+                                              "kdf_profile",
+                                              "random_seed",
+                                              "flush_interval_ms",
+                                              "late_grace_ms",
+                                              "db_probe_interval_ms",
+                                              "cti_request_timeout_ms",
+                                              "key_reload_interval_ms",
+                                              "metadata_xml",
+                                              "transcode",
+                                              "transcode_interval_ms",
+                                              "transcode_delay_ms",
+                                              "db_timeout_ms",
+                                              "wait_for_db_ms"};
   if (auto ok = check_keys(t, known, "[engine]", path); !ok)
     return ok.error();
 
-  cfg.data_dir = t["data_dir"].value_or(cfg.data_dir);
-  cfg.db = t["db"].value_or(cfg.db);
-  cfg.cti_endpoint = t["cti"].value_or(cfg.cti_endpoint);
-  cfg.media_host = t["media_host"].value_or(cfg.media_host);
-  if (auto ports = t["media_ports"].value<std::string>()) {
-    if (auto ok = parse_port_range(*ports, cfg); !ok)
+  table_reader r{t, "[engine]", path};
+  r.read("data_dir", cfg.data_dir);
+  r.read("db", cfg.db);
+  r.read("cti", cfg.cti_endpoint);
+  r.read("media_host", cfg.media_host);
+  std::string ports;
+  r.read("media_ports", ports);
+  r.read("encryption", cfg.encryption);
+  r.read("kdf_profile", cfg.kdf_profile);
+  r.read("random_seed", cfg.random_seed);
+  r.read("flush_interval_ms", cfg.flush_interval_ms);
+  r.read("late_grace_ms", cfg.late_grace_ms);
+  r.read("db_probe_interval_ms", cfg.db_probe_interval_ms);
+  r.read("cti_request_timeout_ms", cfg.cti_request_timeout_ms);
+  r.read("db_timeout_ms", cfg.db_timeout_ms);
+  r.read("wait_for_db_ms", cfg.wait_for_db_ms);
+  r.read("key_reload_interval_ms", cfg.key_reload_interval_ms);
+  r.read("metadata_xml", cfg.metadata_xml);
+  r.read("transcode", cfg.transcode);
+  r.read("transcode_interval_ms", cfg.transcode_interval_ms);
+  r.read("transcode_delay_ms", cfg.transcode_delay_ms);
+  if (auto ok = r.status(); !ok)
+    return ok;
+  if (!ports.empty()) {
+    if (auto ok = parse_port_range(ports, cfg); !ok)
       return ok.error().with_context(path);
   }
-  cfg.encryption = t["encryption"].value_or(cfg.encryption);
-  cfg.kdf_profile = t["kdf_profile"].value_or(cfg.kdf_profile);
-  cfg.random_seed = t["random_seed"].value_or(cfg.random_seed);
-  cfg.flush_interval_ms = t["flush_interval_ms"].value_or(cfg.flush_interval_ms);
-  cfg.late_grace_ms = t["late_grace_ms"].value_or(cfg.late_grace_ms);
-  cfg.db_probe_interval_ms = t["db_probe_interval_ms"].value_or(cfg.db_probe_interval_ms);
-  cfg.cti_request_timeout_ms = t["cti_request_timeout_ms"].value_or(cfg.cti_request_timeout_ms);
-  cfg.db_timeout_ms = t["db_timeout_ms"].value_or(cfg.db_timeout_ms);
-  cfg.wait_for_db_ms = t["wait_for_db_ms"].value_or(cfg.wait_for_db_ms);
-  cfg.key_reload_interval_ms = t["key_reload_interval_ms"].value_or(cfg.key_reload_interval_ms);
-  cfg.metadata_xml = t["metadata_xml"].value_or(cfg.metadata_xml);
-  cfg.transcode = t["transcode"].value_or(cfg.transcode);
-  cfg.transcode_interval_ms = t["transcode_interval_ms"].value_or(cfg.transcode_interval_ms);
-  cfg.transcode_delay_ms = t["transcode_delay_ms"].value_or(cfg.transcode_delay_ms);
   return {};
 }
 
@@ -131,6 +232,12 @@ result<engine_config> load_config_file(const std::string& path, engine_config ba
 
   if (auto ok = check_keys(root, {"engine", "schedule", "pbx"}, "the top level", path); !ok)
     return ok.error();
+  if (root.contains("engine") && !root["engine"].is_table())
+    return config_error(path, "[engine] must be a table");
+  for (const char* list : {"schedule", "pbx"}) {
+    if (root.contains(list) && !root[list].is_array())
+      return config_error(path, std::string{list} + " must be written [[" + list + "]]");
+  }
   if (auto engine = root["engine"].as_table()) {
     if (auto ok = read_engine_table(*engine, base, path); !ok)
       return ok.error();
@@ -171,16 +278,22 @@ result<void> parse_port_range(const std::string& text, engine_config& cfg) {
   if (dash == std::string::npos)
     return make_error("bad_config", "media ports '" + text + "' are not LOW-HIGH");
 
-  try {
-    auto low = std::stoul(text.substr(0, dash));
-    auto high = std::stoul(text.substr(dash + 1));
-    if (low == 0 || high > 65535 || low > high)
-      return make_error("bad_config", "media ports '" + text + "' are not a range in 1-65535");
-    cfg.media_port_low = static_cast<std::uint16_t>(low);
-    cfg.media_port_high = static_cast<std::uint16_t>(high);
-  } catch (const std::exception&) {
+  // Every character must belong to one of the two numbers: "10-20x" and
+  // "1-2-3" are typos, not ranges.
+  auto number = [](const char* first, const char* last, unsigned long& out) {
+    auto [end, ec] = std::from_chars(first, last, out);
+    return ec == std::errc{} && end == last && first != last;
+  };
+  unsigned long low = 0;
+  unsigned long high = 0;
+  const char* begin = text.data();
+  if (!number(begin, begin + dash, low) || !number(begin + dash + 1, begin + text.size(), high))
     return make_error("bad_config", "media ports '" + text + "' are not LOW-HIGH numbers");
-  }
+  if (low == 0 || high > 65535 || low > high)
+    return make_error("bad_config", "media ports '" + text + "' are not a range in 1-65535");
+
+  cfg.media_port_low = static_cast<std::uint16_t>(low);
+  cfg.media_port_high = static_cast<std::uint16_t>(high);
   return {};
 }
 
@@ -190,8 +303,8 @@ result<void> validate_config(const engine_config& cfg) {
   static const std::set<std::string> profiles = {"moderate", "test"};
 
   if (profiles.count(cfg.kdf_profile) == 0)
-    return make_error("bad_config", "kdf_profile '" + cfg.kdf_profile +
-                                        "' is not moderate or test");
+    return make_error("bad_config",
+                      "kdf_profile '" + cfg.kdf_profile + "' is not moderate or test");
   if (cfg.key_reload_interval_ms < 0)
     return make_error("bad_config", "key_reload_interval_ms must not be negative");
   if (cfg.db_timeout_ms <= 0)

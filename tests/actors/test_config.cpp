@@ -247,11 +247,9 @@ TEST_CASE("validate_config accepts the defaults", "[config]") {
   CHECK(validate_config(engine_config{}).ok());
 }
 
-TEST_CASE("a value of the wrong type is rejected, not defaulted", "[config][.known-bug]") {
-  // Known bug (see the report): read_schedule and read_engine_table use
-  // value_or(), so a value of the wrong type silently becomes the default.
-  // `agents = "a1"` (a string, not a list) then records every agent's calls,
-  // and `mode = 5` records all calls.
+TEST_CASE("a value of the wrong type is rejected, not defaulted", "[config]") {
+  // A value of the wrong type must never fall back to a default: `agents =
+  // "a1"` (a string, not a list) would otherwise record every agent's calls.
   const char* const wrong[] = {
       "[[schedule]]\nname = \"s\"\nagents = \"a1\"\n",
       "[[schedule]]\nname = \"s\"\nmode = 5\n",
@@ -272,9 +270,19 @@ TEST_CASE("a value of the wrong type is rejected, not defaulted", "[config][.kno
   }
 }
 
-TEST_CASE("a port range with trailing text is rejected", "[config][.known-bug]") {
-  // Known bug (see the report): std::stoul stops at the first non-digit.
+TEST_CASE("a port range with trailing text is rejected", "[config]") {
+  // Every character must belong to the two numbers.
   engine_config cfg;
   CHECK_FALSE(parse_port_range("10-20x", cfg).ok());
   CHECK_FALSE(parse_port_range("1-2-3", cfg).ok());
+  CHECK(parse_port_range("10-20", cfg).ok());
+  CHECK(cfg.media_port_low == 10);
+  CHECK(cfg.media_port_high == 20);
+}
+
+TEST_CASE("a wrong type is named with the key and both types", "[config]") {
+  require_rejected("[[schedule]]\nname = \"s\"\nagents = \"a1\"\n",
+                   "[[schedule]] key 'agents' must be an array of strings, not string");
+  require_rejected("[engine]\nencryption = \"no\"\n",
+                   "[engine] key 'encryption' must be true or false, not string");
 }
