@@ -162,6 +162,10 @@ result<std::unique_ptr<flac_encoder>> flac_encoder::open(pcm_format format, byte
   if (!comment.empty() && sf_set_string(p->file, SF_STR_COMMENT, comment.c_str()) != 0)
     return make_error("codec_open_failed",
                       std::string{"cannot set the FLAC comment: "} + sf_strerror(p->file));
+  // The stream header goes out now, so that a recording without audio still
+  // becomes a valid (empty) FLAC stream; libsndfile otherwise writes it with
+  // the first samples.
+  sf_command(p->file, SFC_UPDATE_HEADER_NOW, nullptr, 0);
   return std::unique_ptr<flac_encoder>{new flac_encoder(std::move(p))};
 }
 

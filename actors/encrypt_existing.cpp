@@ -293,6 +293,8 @@ result<encrypt_existing_summary> encrypt_existing(storage::database* db, const t
         if (!opts.dry_run)
           ::unlink(path.c_str());
         ++out.leftovers_removed;
+      } else {
+        ++out.not_recordings;  // someone else's file with our suffix: left alone
       }
       continue;
     }
