@@ -5,9 +5,13 @@
 
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
@@ -33,6 +37,8 @@ constexpr std::int64_t ms_per_second = 1000;
 constexpr std::int64_t ms_per_minute = 60 * ms_per_second;
 constexpr std::int64_t ms_per_hour = 60 * ms_per_minute;
 constexpr std::time_t status_interval_seconds = 1;
+// After the engine has stopped, how long the actor system may take to end.
+constexpr std::chrono::seconds system_end_limit{10};
 
 // "30s", "2m", "1h", "500ms", or a bare number of seconds.
 result<std::int64_t> parse_duration_ms(const std::string& text) {
@@ -69,6 +75,34 @@ void publish_status(engine& eng, const engine_config& cfg, serve_facts& facts,
   auto ok = write_status_file(cfg.data_dir, status_json(facts, status, wall_ms()));
   if (!ok)
     spdlog::warn("{}", ok.error().message);
+}
+
+// Ends the actor system, but never waits forever: an actor of another part
+// still blocked in a call to a database that does not answer (a frozen
+// server) would hold its destructor up for good. Everything the engine owns
+// is sealed and journaled by now, so leaving it behind loses nothing.
+int end_actor_system(std::unique_ptr<caf::actor_system> sys, int exit_code) {
+  std::mutex mutex;
+  std::condition_variable ended;
+  bool done = false;
+  std::thread ender{[&] {
+    sys.reset();
+    std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+    ended.notify_all();
+  }};
+  std::unique_lock<std::mutex> lock(mutex);
+  if (ended.wait_for(lock, system_end_limit, [&] { return done; })) {
+    lock.unlock();
+    ender.join();
+    return exit_code;
+  }
+  spdlog::warn(
+      "an actor is still blocked after {} s (most likely in a call to a database that "
+      "does not answer); exiting without waiting for it",
+      system_end_limit.count());
+  spdlog::default_logger()->flush();
+  std::_Exit(exit_code);
 }
 
 // Waits for SIGINT/SIGTERM, writing the status file every second meanwhile.
@@ -136,8 +170,8 @@ int run_serve(const serve_options& opts) {
   auto signals = block_stop_signals();
   caf::actor_system_config sys_cfg;
   add_engine_types(sys_cfg);
-  caf::actor_system sys{sys_cfg};
-  auto eng = engine::start(sys, *cfg);
+  auto sys = std::make_unique<caf::actor_system>(sys_cfg);
+  auto eng = engine::start(*sys, *cfg);
   if (!eng) {
     std::cerr << "ccrec serve: refusing to start: " << eng.error().message << "\n";
     return 1;
@@ -164,7 +198,7 @@ int run_serve(const serve_options& opts) {
   spdlog::info("engine stopped: {} recordings started, {} failed, {} CTI events, {} refused",
                status.recordings_started, status.recordings_failed, status.cti_events,
                status.cti_rejected);
-  return 0;
+  return end_actor_system(std::move(sys), 0);
 }
 
 }  // namespace

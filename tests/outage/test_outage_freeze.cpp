@@ -5,11 +5,14 @@
 // lands, exactly once.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <cstdio>
 #include <map>
 #include <set>
 
 #include "actors/recordings.hpp"
+#include "storage/journal.hpp"
 #include "tests/outage/outage_harness.hpp"
 #include "tests/support/pg_server.hpp"
 
@@ -159,4 +162,53 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
     CHECK(exactly_first(check.seqs[1], sent.at(r.call_id)));
   }
   CHECK(seen.size() == total);
+}
+
+// Hidden ("[.]") while it fails for a reason outside the outage code: the
+// transcoder actor (actors/transcoder.cpp) makes its database calls on its
+// own detached actor, unsupervised, so a frozen server blocks it, its flush
+// at stop waits out the stop timeout (30 s), and the actor system cannot end
+// until the server thaws (`ccrec serve` then leaves after 10 s more, see
+// end_actor_system in apps/ccrec/cmd_serve.cpp). Run it with
+//   test_outage "[freeze-stop]"
+// once the transcoder runs its calls on a db_worker (actors/db_worker.hpp).
+TEST_CASE("ccrec serve stops within seconds while its database is frozen",
+          "[.][outage][freeze-stop][postgresql]") {
+  auto& pg = shared_pg_server();
+  auto uri = fresh_database("outage_freeze_stop");
+  temp_dir dir;
+  auto [low, high] = media_ports(20, 1);
+  auto config = write_engine_config(dir, uri, low, high);
+  auto ready = dir.file("ready");
+  const std::vector<std::string> serve = {ccrec_binary(), "serve",        "--config",
+                                          config,         "--ready-file", ready};
+  constexpr milliseconds stop_limit{15000};
+
+  child_process engine{serve, dir.file("engine.log")};
+  REQUIRE(wait_for_file(ready, seconds{30}));
+  {
+    cti_client cti{read_file(ready).substr(0, read_file(ready).find('\n'))};
+    rtp_pump pump;
+    REQUIRE(cti.offered("frozen-stop").value("ok", false));
+    auto answered = cti.answered("frozen-stop", "a1");
+    REQUIRE(answered.value("record", false));
+    std::this_thread::sleep_for(seconds{1});
+    pg.freeze();
+    REQUIRE(cti.ended("frozen-stop").value("ok", false));
+  }
+
+  auto began = std::chrono::steady_clock::now();
+  engine.signal(SIGTERM);
+  auto code = engine.wait_exit(seconds{60});
+  auto took = std::chrono::steady_clock::now() - began;
+  pg.thaw();
+  INFO(read_file(dir.file("engine.log")));
+  CHECK(code == 0);
+  CHECK(took < stop_limit);
+
+  // What the stop could not write waits in the journal for the next start.
+  storage::journal_recovery found;
+  auto j = storage::journal::open(dir.file("data/journal"), &found);
+  REQUIRE(j.ok());
+  CHECK_FALSE(found.pending.empty());
 }
