@@ -161,7 +161,7 @@ caf::behavior plain_wav_writer(caf::event_based_actor* self, plain_wav_writer_ar
   st->path = args.path;
   st->block.assign(block_frames * bytes_per_frame, 0);
   st->decoder.emplace([raw = st.get()](const media::raw_record& r) { place(*raw, r); });
-  st->fd = ::open(args.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode);
+  st->fd = ::open(args.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, file_mode);
   if (st->fd < 0)
     fail(*st, io_error("cannot create", args.path));
   else if (auto ok = write_header(*st); !ok)

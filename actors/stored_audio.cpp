@@ -168,7 +168,8 @@ result<stored_play> run(const std::string& path, const keyring& ring, const std:
   auto file = open_stored(path, ring);
   if (!file)
     return file.error();
-  auto prefix = read_prefix(*file->src, audio::sniff_bytes);
+  // Enough for the sniff and for a WAV's format fields.
+  auto prefix = read_prefix(*file->src, audio::wav_header_bytes);
   if (!prefix)
     return prefix.error();
 
