@@ -85,24 +85,27 @@ int end_actor_system(std::unique_ptr<caf::actor_system> sys, int exit_code) {
   std::mutex mutex;
   std::condition_variable ended;
   bool done = false;
-  std::thread ender{[&] {
-    sys.reset();
+  // The system ends on this thread (CAF expects its owner's thread); a
+  // guard thread leaves the process if that takes too long.
+  std::thread guard{[&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (ended.wait_for(lock, system_end_limit, [&] { return done; }))
+      return;
+    spdlog::warn(
+        "an actor is still blocked after {} s (most likely in a call to a database "
+        "that does not answer); exiting without waiting for it",
+        system_end_limit.count());
+    spdlog::default_logger()->flush();
+    std::_Exit(exit_code);
+  }};
+  sys.reset();
+  {
     std::lock_guard<std::mutex> lock(mutex);
     done = true;
-    ended.notify_all();
-  }};
-  std::unique_lock<std::mutex> lock(mutex);
-  if (ended.wait_for(lock, system_end_limit, [&] { return done; })) {
-    lock.unlock();
-    ender.join();
-    return exit_code;
   }
-  spdlog::warn(
-      "an actor is still blocked after {} s (most likely in a call to a database that "
-      "does not answer); exiting without waiting for it",
-      system_end_limit.count());
-  spdlog::default_logger()->flush();
-  std::_Exit(exit_code);
+  ended.notify_all();
+  guard.join();
+  return exit_code;
 }
 
 // Waits for SIGINT/SIGTERM, writing the status file every second meanwhile.
