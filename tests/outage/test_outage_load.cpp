@@ -117,9 +117,8 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
   CHECK(calls.worst < max_reply);
 
   const std::int64_t running = calls_before - ended_during + started_during - short_during;
-  auto [during, settled] = wait_status(*eng, detect_limit, [&](const engine_status& s) {
-    return s.active_recordings == running;
-  });
+  auto [during, settled] = wait_status(
+      *eng, detect_limit, [&](const engine_status& s) { return s.active_recordings == running; });
   CHECK(settled);
   CHECK_FALSE(during.db_up);
   CHECK(during.active_calls == running);
