@@ -263,6 +263,7 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
   e.db_watchdog = e.sys.spawn<caf::detached>(db_watchdog, std::move(wd));
   caf::anon_send(e.db_watchdog, subscribe_atom::value, e.metadata_writer);
   key_cache_args kc;
+  auto transcoder_ring = keys.ring;
   kc.ring = std::move(keys.ring);
   kc.db_uri = cfg.database_uri();
   kc.kek = std::move(keys.kek);
@@ -286,6 +287,8 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
   tc.key_cache = e.key_cache;
   tc.interval_ms = cfg.transcode_interval_ms;
   tc.delay_ms = cfg.transcode_delay_ms;
+  tc.ring = std::move(transcoder_ring);
+  tc.timeout = std::chrono::milliseconds{cfg.db_timeout_ms};
   tc.stop = e.transcoder_stop;
   e.transcoder = e.sys.spawn<caf::detached>(transcoder, std::move(tc));
 

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/audio_codec.hpp"
+#include "actors/db_worker.hpp"
 #include "actors/errors.hpp"
 #include "actors/pcm_timeline.hpp"
 #include "crypto/ccenx.hpp"
@@ -171,7 +172,12 @@ class compressed_sink {
     return sink;
   }
 
+  // Counts every block written, so a supervisor sees the work move.
+  void beat_on(std::atomic<std::uint64_t>* heartbeat) { heartbeat_ = heartbeat; }
+
   result<void> write(const std::int16_t* pcm, std::size_t frames) {
+    if (heartbeat_ != nullptr)
+      ++*heartbeat_;
     digest_.add(pcm, frames);
     return encoder_->write(pcm, frames);
   }
@@ -195,6 +201,7 @@ class compressed_sink {
   audio::pcm_digest digest_;
   std::unique_ptr<crypto::ccenx_writer> writer_;  // declared first: outlives the encoder
   std::unique_ptr<audio::flac_encoder> encoder_;
+  std::atomic<std::uint64_t>* heartbeat_ = nullptr;
 };
 
 // A raw recording: scan, then render in time order (one pass, or slices).
@@ -210,6 +217,7 @@ result<sealed_file> seal_raw(const std::string& source, const std::string& out,
   auto sink = compressed_sink::create(out, keys, audio::pcm_format{}, scan.metadata_json);
   if (!sink)
     return sink.error();
+  (*sink)->beat_on(opts.heartbeat);
   auto emit = [s = sink->get()](const std::int16_t* pcm, std::size_t n) {
     return s->write(pcm, n);
   };
@@ -241,7 +249,8 @@ result<sealed_file> seal_raw(const std::string& source, const std::string& out,
 // comes from the file size, not the header: after a crash the header may
 // not have caught up with the samples.
 result<sealed_file> seal_plain_wav(const std::string& source, const std::string& out,
-                                   const transcode_keys& keys, const std::string& recording_id) {
+                                   const transcode_keys& keys, const std::string& recording_id,
+                                   const transcode_options& opts) {
   auto src = audio::open_plain_source(source);
   if (!src)
     return src.error();
@@ -266,6 +275,7 @@ result<sealed_file> seal_plain_wav(const std::string& source, const std::string&
   auto sink = compressed_sink::create(out, keys, format, comment.dump());
   if (!sink)
     return sink.error();
+  (*sink)->beat_on(opts.heartbeat);
 
   crypto::secret_bytes block{wav_block_frames * frame_bytes};
   std::uint64_t done = 0;
@@ -298,7 +308,8 @@ struct decoded_check {
   double cpu_seconds = 0;
 };
 
-result<decoded_check> decode_compressed(const std::string& path, const transcode_keys& keys) {
+result<decoded_check> decode_compressed(const std::string& path, const transcode_keys& keys,
+                                        std::atomic<std::uint64_t>* heartbeat = nullptr) {
   auto header = crypto::read_ccenx_header(path);
   if (!header)
     return header.error();
@@ -314,6 +325,8 @@ result<decoded_check> decode_compressed(const std::string& path, const transcode
   auto decoded = audio::decode_flac(
       **src,
       [&](const std::int16_t* pcm, std::size_t n) {
+        if (heartbeat != nullptr)
+          ++*heartbeat;
         digest->add(pcm, n);
         return result<void>{};
       },
@@ -333,8 +346,8 @@ result<decoded_check> decode_compressed(const std::string& path, const transcode
 }
 
 result<double> verify_sealed(const std::string& path, const transcode_keys& keys,
-                             const sealed_file& expected) {
-  auto check = decode_compressed(path, keys);
+                             const sealed_file& expected, std::atomic<std::uint64_t>* heartbeat) {
+  auto check = decode_compressed(path, keys, heartbeat);
   if (!check)
     return make_error("verify_failed", check.error().message);
   if (check->audio.frames != expected.frames || check->digest != expected.digest ||
@@ -348,6 +361,8 @@ result<double> verify_sealed(const std::string& path, const transcode_keys& keys
 }
 
 void step_done(const transcode_options& opts, const std::string& id, transcode_step step) {
+  if (opts.heartbeat != nullptr)
+    ++*opts.heartbeat;
   if (opts.after_step)
     opts.after_step(id, step);
 }
@@ -422,7 +437,7 @@ result<transcode_outcome> transcode_recording(storage::database& db,
 
   // 1. Seal the new file.
   const double cpu_start = audio::thread_cpu_seconds();
-  auto sealed = row.form == "plain_wav" ? seal_plain_wav(source, temp, keys, row.id)
+  auto sealed = row.form == "plain_wav" ? seal_plain_wav(source, temp, keys, row.id, opts)
                                         : seal_raw(source, temp, keys, opts);
   if (!sealed) {
     (void)remove_file(temp);
@@ -431,7 +446,7 @@ result<transcode_outcome> transcode_recording(storage::database& db,
   step_done(opts, row.id, transcode_step::output_sealed);
 
   // 2. It must decrypt and decode to exactly what went in.
-  auto verify_cpu = verify_sealed(temp, keys, *sealed);
+  auto verify_cpu = verify_sealed(temp, keys, *sealed, opts.heartbeat);
   if (!verify_cpu) {
     (void)remove_file(temp);
     return verify_cpu.error().with_context(what);
@@ -535,125 +550,229 @@ struct pending_note {
   int attempts = 0;
 };
 
+// What one job did, written on the worker's thread and read by the actor
+// once the job has finished (db_worker's `finished` orders the two).
+struct job_report {
+  std::vector<std::string> noted;    // policy notes now in their rows
+  std::vector<std::string> missing;  // rows not written yet by the metadata writer
+  std::optional<transcode_outcome> done;
+  std::optional<std::pair<std::string, error>> failed;
+  std::int64_t waiting = 0;  // eligible recordings left after this job
+};
+
+struct job_plan {
+  std::vector<recording_done> notes;
+  std::set<std::string> given_up;
+  transcode_keys keys;
+  transcode_options opts;
+  bool transcode = false;  // false: write the notes only
+  std::int64_t delay_ms = 0;
+};
+
+std::int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Runs on the db_worker's thread: notes first, then at most one recording.
+result<void> run_job(storage::database& db, std::atomic<std::uint64_t>& steps, job_plan& plan,
+                     job_report& report) {
+  for (const auto& n : plan.notes) {
+    auto noted = db.set_recording_policy(n.recording_id, n.method, n.xml_policy, n.xml_path);
+    if (!noted)
+      return noted.error();
+    (*noted ? report.noted : report.missing).push_back(n.recording_id);
+    ++steps;
+  }
+  if (!plan.transcode)
+    return {};
+
+  auto removed = remove_replaced_files(db, plan.opts.recordings_dir);
+  if (!removed)
+    return removed.error();
+  auto rows = db.recordings_to_transcode();
+  if (!rows)
+    return rows.error();
+  ++steps;
+
+  // Fresh recordings stay raw for a while (an unknown end counts as old).
+  const auto now = wall_ms();
+  std::vector<const storage::recording_row*> eligible;
+  for (const auto& row : *rows)
+    if (plan.given_up.count(row.id) == 0 &&
+        (row.ended_ms == 0 || row.ended_ms + plan.delay_ms <= now))
+      eligible.push_back(&row);
+  report.waiting = static_cast<std::int64_t>(eligible.size());
+  if (eligible.empty())
+    return {};
+
+  plan.opts.heartbeat = &steps;
+  auto done = transcode_recording(db, *eligible.front(), plan.keys, plan.opts);
+  --report.waiting;
+  if (done)
+    report.done = std::move(*done);
+  else
+    report.failed.emplace(eligible.front()->id, done.error());
+  return {};
+}
+
 struct actor_state {
   transcoder_args args;
-  std::unique_ptr<storage::database> db;
+  std::chrono::milliseconds deadline{};
+  std::unique_ptr<db_worker> worker;
   std::deque<pending_note> notes;
   std::set<std::string> given_up;  // failed in this run: not retried
+  key_grant active;                // the key cache's latest answer
   transcoder_status status;
-  bool db_warned = false;
+  std::shared_ptr<job_report> report;  // of the job in flight
+  std::uint64_t steps_at_arm = 0;
+  std::vector<caf::response_promise> flush_waiters;
+  bool warned = false;  // one warning per run of failures
 };
 
 using state_ptr = std::shared_ptr<actor_state>;
 
-bool ensure_db(actor_state& st) {
-  if (st.db)
-    return true;
-  auto db = storage::database::open(st.args.db_uri);
-  if (!db) {
-    if (!st.db_warned)
-      spdlog::warn("transcoder: database unavailable, work waits: {}", db.error().message);
-    st.db_warned = true;
-    return false;
-  }
-  st.db = std::move(*db);
-  st.db_warned = false;
-  return true;
-}
-
-// A database error: drop the session so the next look reconnects.
-void lost_db(actor_state& st, const error& err) {
-  if (!st.db_warned)
-    spdlog::warn("transcoder: {}", err.message);
-  st.db_warned = true;
-  st.db.reset();
-}
-
-void write_notes(actor_state& st) {
-  while (!st.notes.empty() && st.db) {
-    auto& front = st.notes.front();
-    const auto& n = front.note;
-    auto noted = st.db->set_recording_policy(n.recording_id, n.method, n.xml_policy, n.xml_path);
-    if (!noted)
-      return lost_db(st, noted.error());
-    if (!*noted && ++front.attempts < max_note_attempts) {
-      // The metadata writer has not written the row yet: later.
-      st.notes.push_back(front);
-      st.notes.pop_front();
-      return;
-    }
-    if (!*noted)
-      spdlog::warn("transcoder: recording {} never appeared; its policies were not noted",
-                   n.recording_id);
-    st.notes.pop_front();
-  }
-}
-
-transcode_keys keys_from_cache(caf::actor_system& sys, const caf::actor& cache) {
+// The keys a job may use: what the engine loaded at start, and the key
+// cache's current active key (a rotation since start included).
+transcode_keys job_keys(const actor_state& st) {
   transcode_keys keys;
-  caf::scoped_actor self{sys};
-  self->request(cache, key_request_timeout, active_atom::value)
-      .receive(
-          [&](key_grant& grant) {
-            keys.active_id = grant.key_id;
-            keys.active = grant.key;
-          },
-          [](caf::error&) {});
-  keys.find = [&sys, cache](std::int64_t id) {
-    std::shared_ptr<const crypto::secret_bytes> key;
-    caf::scoped_actor asker{sys};
-    asker->request(cache, key_request_timeout, key_atom::value, id)
-        .receive([&](key_grant& grant) { key = grant.key; }, [](caf::error&) {});
-    return key;
+  keys.active_id = st.active.key_id;
+  keys.active = st.active.key;
+  auto ring = st.args.ring;
+  auto active = st.active;
+  keys.find = [ring, active](std::int64_t id) -> std::shared_ptr<const crypto::secret_bytes> {
+    if (active.key && active.key_id == id)
+      return active.key;
+    if (ring) {
+      auto it = ring->keys.find(id);
+      if (it != ring->keys.end())
+        return it->second;
+    }
+    return nullptr;
   };
   return keys;
 }
 
-void transcode_waiting(caf::event_based_actor* self, actor_state& st) {
-  if (auto removed = remove_replaced_files(*st.db, st.args.recordings_dir); !removed)
-    return lost_db(st, removed.error());
-  auto rows = st.db->recordings_to_transcode();
-  if (!rows)
-    return lost_db(st, rows.error());
+void answer_flush(actor_state& st) {
+  st.status.notes_pending = static_cast<std::int64_t>(st.notes.size());
+  for (auto& rp : st.flush_waiters)
+    rp.deliver(st.status.notes_pending);
+  st.flush_waiters.clear();
+}
 
-  st.status.queued = static_cast<std::int64_t>(rows->size());
-  transcode_options opts;
-  opts.recordings_dir = st.args.recordings_dir;
-  opts.max_window_frames = st.args.max_window_frames;
-  auto keys = keys_from_cache(self->system(), st.args.key_cache);
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  for (const auto& row : *rows) {
-    if (st.given_up.count(row.id) != 0 || (st.args.stop && st.args.stop->load()))
+void post_job(caf::event_based_actor* self, const state_ptr& st, bool transcode) {
+  auto plan = std::make_shared<job_plan>();
+  for (const auto& n : st->notes)
+    plan->notes.push_back(n.note);
+  plan->given_up = st->given_up;
+  plan->keys = job_keys(*st);
+  plan->opts.recordings_dir = st->args.recordings_dir;
+  plan->opts.max_window_frames = st->args.max_window_frames;
+  plan->transcode = transcode && st->args.encrypt && plan->keys.active && !st->args.stop->load();
+  plan->delay_ms = st->args.delay_ms;
+  auto report = std::make_shared<job_report>();
+  st->report = report;
+  st->steps_at_arm = 0;
+  auto id =
+      st->worker->post([plan, report](storage::database& db, std::atomic<std::uint64_t>& steps) {
+        return run_job(db, steps, *plan, *report);
+      });
+  self->delayed_send(self, st->deadline, deadline_atom::value, id);
+}
+
+// Asks the key cache for the active key, then posts a job.
+void look_for_work(caf::event_based_actor* self, const state_ptr& st) {
+  if (st->worker->busy())
+    return;
+  if (!st->args.encrypt || !st->args.key_cache)
+    return post_job(self, st, false);
+  self->request(st->args.key_cache, key_request_timeout, active_atom::value)
+      .then(
+          [self, st](key_grant& grant) {
+            st->active = std::move(grant);
+            if (!st->worker->busy())
+              post_job(self, st, true);
+          },
+          [self, st](caf::error&) {
+            if (!st->worker->busy())
+              post_job(self, st, false);
+          });
+}
+
+void settle_notes(actor_state& st, const job_report& report) {
+  std::set<std::string> noted(report.noted.begin(), report.noted.end());
+  std::set<std::string> missing(report.missing.begin(), report.missing.end());
+  std::deque<pending_note> left;
+  for (auto& n : st.notes) {
+    if (noted.count(n.note.recording_id) != 0)
       continue;
-    // Not yet: fresh recordings stay raw for a while (an unknown end: now).
-    if (row.ended_ms != 0 && row.ended_ms + st.args.delay_ms > now)
-      continue;
-    auto done = transcode_recording(*st.db, row, keys, opts);
-    --st.status.queued;
-    if (done) {
-      ++st.status.transcoded;
-      spdlog::info("transcoder: {} -> {} ({} frames, {} -> {} bytes, {:.3f} s CPU)", row.path,
-                   done->output_path, done->frames, done->source_bytes, done->output_bytes,
-                   done->cpu_seconds);
+    if (missing.count(n.note.recording_id) != 0 && ++n.attempts >= max_note_attempts) {
+      spdlog::warn("transcoder: recording {} never appeared; its policies were not noted",
+                   n.note.recording_id);
       continue;
     }
+    left.push_back(std::move(n));
+  }
+  st.notes = std::move(left);
+}
+
+void settle_transcode(actor_state& st, const job_report& report) {
+  st.status.queued = report.waiting;
+  if (report.done) {
+    const auto& d = *report.done;
+    ++st.status.transcoded;
+    spdlog::info("transcoder: {} -> {} ({} frames, {} -> {} bytes, {:.3f} s CPU)", d.source_path,
+                 d.output_path, d.frames, d.source_bytes, d.output_bytes, d.cpu_seconds);
+  }
+  if (report.failed) {
+    const auto& [id, err] = *report.failed;
     ++st.status.failed;
-    st.given_up.insert(row.id);
-    spdlog::warn("transcoder: recording {} kept as it is: {}", row.id, done.error().message);
-    if (done.error().code.rfind("db_", 0) == 0)
-      return lost_db(st, done.error());
+    st.given_up.insert(id);
+    spdlog::warn("transcoder: recording {} kept as it is: {}", id, err.message);
   }
 }
 
-void look_for_work(caf::event_based_actor* self, const state_ptr& st) {
-  if (!ensure_db(*st))
+void on_done(caf::event_based_actor* self, const state_ptr& st, std::uint64_t id) {
+  auto& w = *st->worker;
+  if (id != w.job_id() || !w.job() || !w.job()->finished)
     return;
-  write_notes(*st);
-  if (st->db && st->args.encrypt)
-    transcode_waiting(self, *st);
-  st->status.notes_pending = static_cast<std::int64_t>(st->notes.size());
+  auto report = std::move(st->report);
+  settle_notes(*st, *report);
+  settle_transcode(*st, *report);
+  if (!w.job()->outcome) {
+    if (!st->warned)
+      spdlog::warn("transcoder: {}; trying again later", w.job()->outcome.error().message);
+    st->warned = true;
+  } else {
+    st->warned = false;
+  }
+  answer_flush(*st);
+
+  // More waiting: go on at once (a stop lets the recording in hand finish).
+  if (w.job()->outcome && report->waiting > 0 && !st->args.stop->load())
+    look_for_work(self, st);
+}
+
+void on_deadline(caf::event_based_actor* self, const state_ptr& st, std::uint64_t id) {
+  auto& w = *st->worker;
+  if (id != w.job_id() || !w.busy())
+    return;
+  auto steps = w.job()->steps.load();
+  if (steps > st->steps_at_arm) {
+    // Slow but moving (a long recording, or many notes): a new deadline.
+    st->steps_at_arm = steps;
+    self->delayed_send(self, st->deadline, deadline_atom::value, id);
+    return;
+  }
+  // The database (or the disk) does not answer. Whatever the job was doing
+  // is crash-safe; a fresh worker tries again later.
+  w.abandon();
+  st->report.reset();
+  if (!st->warned)
+    spdlog::warn("transcoder: no progress within {}; the job was abandoned, trying again later",
+                 seconds_text(st->deadline));
+  st->warned = true;
+  answer_flush(*st);
 }
 
 }  // namespace
@@ -661,6 +780,12 @@ void look_for_work(caf::event_based_actor* self, const state_ptr& st) {
 caf::behavior transcoder(caf::event_based_actor* self, transcoder_args args) {
   auto st = std::make_shared<actor_state>();
   st->args = std::move(args);
+  st->deadline = db_step_deadline(st->args.db_uri, st->args.timeout);
+  caf::actor_addr me = self->address();
+  st->worker = std::make_unique<db_worker>(st->args.db_uri, [me](std::uint64_t id) {
+    if (auto strong = caf::actor_cast<caf::actor>(me))
+      caf::anon_send(strong, done_atom::value, id);
+  });
   auto interval = std::chrono::milliseconds{st->args.interval_ms};
   self->send(self, tick_atom::value);
 
@@ -673,12 +798,18 @@ caf::behavior transcoder(caf::event_based_actor* self, transcoder_args args) {
         look_for_work(self, st);
         self->delayed_send(self, interval, tick_atom::value);
       },
-      [st](flush_atom) {
-        // Stopping: the notes only, no new conversion.
-        if (ensure_db(*st))
-          write_notes(*st);
-        st->status.notes_pending = static_cast<std::int64_t>(st->notes.size());
-        return st->status.notes_pending;
+      [self, st](done_atom, std::uint64_t id) { on_done(self, st, id); },
+      [self, st](deadline_atom, std::uint64_t id) { on_deadline(self, st, id); },
+      [self, st](flush_atom) {
+        // Stopping: the notes reach their rows; no new conversion starts.
+        auto rp = self->make_response_promise();
+        if (st->notes.empty() && !st->worker->busy()) {
+          rp.deliver(std::int64_t{0});
+          return;
+        }
+        st->flush_waiters.push_back(rp);
+        if (!st->worker->busy())
+          post_job(self, st, false);
       },
       [st](status_atom) { return st->status; },
   };

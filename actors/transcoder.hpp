@@ -20,25 +20,32 @@
 // rows still in form raw or plain_wav), so it survives restarts.
 //
 // The functions below block on files and the database: call them from a
-// thread of their own (the `transcoder` actor is spawned detached) or from a
-// command-line tool. The actor:
+// thread of their own or from a command-line tool. The actor never blocks:
 //
-// Owns:      its own database session; policy notes not yet written.
-// Takes:     (transcode_atom, recording_done)  note the policies, then look
-//                                              for work at once
+// Owns:      a db_worker (its own session on its own thread, supervised) that
+//            runs one job at a time: write the policy notes, finish replaced
+//            files, then convert at most one recording; the notes not yet
+//            written.
+// Takes:     (transcode_atom, recording_done)  queue a policy note
 //            (tick_atom)                       internal: look for work
+//            (done_atom, id) / (deadline_atom, id)  internal: the job ended /
+//                                              its progress check
 //            (flush_atom)                      -> int64 notes still pending,
 //                                              after one attempt (at stop)
 //            (status_atom)                     -> transcoder_status
 // Sends:     key requests (active_atom, key_atom) to the key cache.
-// Failure:   the database away: notes wait, work waits for the next tick. A
+// Failure:   a job that fails (database away) is retried at the next tick; a
+//            job without progress for `timeout` (a frozen database or disk)
+//            is abandoned, its thread left to finish or die with the process,
+//            so neither this actor nor the engine's stop ever waits on it.
+//            Whatever a job was doing is crash-safe (the steps above). A
 //            recording that fails (unknown key, damaged source) keeps its
-//            file and row, is logged once at warning and not retried by this
-//            run. With encryption disabled it notes policies and converts
-//            nothing: it cannot encrypt.
+//            file and row, is logged at warning and not retried by this run.
+//            With encryption disabled it notes policies and converts nothing.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -84,6 +91,9 @@ struct transcode_options {
   std::uint64_t max_window_frames = default_max_window_frames;
   // Called after each step (tests inject crashes here).
   std::function<void(const std::string& recording_id, transcode_step)> after_step;
+  // Bumped after each step and each block of audio, for a supervisor that
+  // tells slow work from a hung disk or database (db_worker's steps).
+  std::atomic<std::uint64_t>* heartbeat = nullptr;
 };
 
 struct transcode_outcome {
@@ -136,9 +146,11 @@ struct transcoder_args {
   std::string db_uri;
   std::string recordings_dir;
   bool encrypt = true;
-  caf::actor key_cache;
-  std::int64_t interval_ms = 5000;  // how often to look for work when idle
-  std::int64_t delay_ms = 0;        // a recording waits this long after it ended
+  caf::actor key_cache;                     // the active key, asked before each job
+  std::shared_ptr<const keyring> ring;      // keys to read existing files with
+  std::chrono::milliseconds timeout{3000};  // a job that shows no progress this long is abandoned
+  std::int64_t interval_ms = 5000;          // how often to look for work when idle
+  std::int64_t delay_ms = 0;                // a recording waits this long after it ended
   std::uint64_t max_window_frames = default_max_window_frames;
   // Set by the engine when it stops: the actor finishes the recording in
   // hand and takes no other.
