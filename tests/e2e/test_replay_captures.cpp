@@ -110,7 +110,8 @@ TEST_CASE("the real captures, replayed by the simulator, are recorded sample for
     add_engine_types(sys_cfg);
     caf::actor_system sys{sys_cfg};
     auto eng = engine::start(sys, cfg);
-    REQUIRE(eng.ok());
+    if (!eng)
+      FAIL(eng.error().message);
 
     auto cti = pbxsim::cti_client::connect((*eng)->cti_endpoint());
     REQUIRE(cti.ok());
