@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/batch_pool.hpp"
 #include "crypto/secret.hpp"
 
 namespace ccrec {
@@ -242,7 +243,10 @@ caf::behavior file_writer(caf::event_based_actor* self, file_writer_args args) {
   }
 
   return {
-      [st](write_atom, const write_batch& batch) { append_batch(*st, batch); },
+      [st](write_atom, write_batch& batch) {
+        append_batch(*st, batch);
+        batch_pool::give(std::move(batch.bytes));  // wiped, for the media thread
+      },
       [st](flush_atom) { flush_file(*st); },
       [self, st](finish_atom) { return begin_finish(self, st); },
       [self, st](event_atom, file_summary& summary) {

@@ -30,6 +30,7 @@
 // raw stream is written as is and the summary says so.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,10 +42,15 @@
 
 namespace ccrec {
 
-// Plaintext per sealed chunk of a live recording. A writer's chunk buffer is
-// most of what a call costs in memory; a G.711 call fills 16 KiB in under a
-// second, about as often as flush_interval_ms seals anyway.
-inline constexpr std::uint32_t live_chunk_bytes = 16 * 1024;
+// Plaintext per sealed chunk of a live recording. A writer's chunk buffer
+// (plaintext plus 21 bytes of framing and tag, in its own mapping) is most
+// of what a call costs in memory: sized to fill three 4 KiB pages exactly,
+// where 16 KiB of plaintext would spill 21 bytes into a fifth. A G.711 call
+// fills it in under a second, about as often as flush_interval_ms seals.
+inline constexpr std::size_t live_chunk_pages = 3;
+inline constexpr std::size_t page_bytes = 4096;
+inline constexpr std::uint32_t live_chunk_bytes =
+    static_cast<std::uint32_t>(live_chunk_pages * page_bytes - crypto::ccenx_chunk_overhead);
 
 struct file_writer_args {
   std::string path;  // absolute; created exclusively, mode 0600

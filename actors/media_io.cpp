@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/batch_pool.hpp"
 #include "media/leg_tracker.hpp"
 #include "media/raw_format.hpp"
 #include "media/rtp.hpp"
@@ -24,12 +25,10 @@ namespace ccrec {
 
 namespace {
 
-constexpr int max_events = 1024;                // ready sockets per epoll_wait
-constexpr int max_event_rounds = 16;            // epoll_waits per cycle, at most
-constexpr unsigned recv_batch = 64;             // datagrams per recvmmsg
+constexpr unsigned recv_batch = 16;             // datagrams per recvmmsg
 constexpr std::size_t rtp_buffer_bytes = 2048;  // larger than any RTP we accept
 constexpr std::size_t screen_buffer_bytes = 65536;
-constexpr int max_batches_per_socket = 8;  // fairness between sockets
+constexpr int max_batches_per_socket = 8;  // per cycle: fairness between sockets
 constexpr char screen_magic[4] = {'C', 'C', 'S', 'F'};
 constexpr std::size_t screen_header_bytes = 12;
 constexpr std::int64_t ns_per_ms = 1'000'000;
@@ -116,13 +115,12 @@ struct media_io::recording {
   std::uint64_t screen_invalid = 0;
 };
 
-struct media_io::slot {
-  enum class kind { leg, screen, draining } what = kind::leg;
+// A closed leg's socket, kept open for late_grace_ms to count what still
+// arrives.
+struct media_io::retired {
   int fd = -1;
-  recording* rec = nullptr;
-  std::size_t leg_index = 0;
   std::uint16_t port = 0;
-  std::int64_t drain_until_ns = 0;
+  std::int64_t until_ns = 0;
 };
 
 struct media_io::command {
@@ -139,13 +137,19 @@ media_io::media_io(caf::actor_system& sys, caf::actor_addr owner, media_receiver
     : sys_(sys), owner_(std::move(owner)), opts_(std::move(opts)) {
   port_in_use_.assign(opts_.port_high - opts_.port_low + 1, false);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
 
-  events_.resize(max_events);
+  // Set up once; each receive only resets what the kernel changed.
   buffers_.assign(recv_batch, std::vector<std::uint8_t>(rtp_buffer_bytes));
   controls_.assign(recv_batch, std::vector<std::uint8_t>(control_bytes));
   msgs_.resize(recv_batch);
   iovs_.resize(recv_batch);
+  for (unsigned i = 0; i < recv_batch; ++i) {
+    iovs_[i] = iovec{buffers_[i].data(), rtp_buffer_bytes};
+    msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+    msgs_[i].msg_hdr.msg_control = controls_[i].data();
+    msgs_[i].msg_hdr.msg_controllen = control_bytes;
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -155,7 +159,6 @@ media_io::~media_io() {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   if (thread_.joinable())
     thread_.join();
-  ::close(epoll_fd_);
   ::close(wake_fd_);
 }
 
@@ -287,9 +290,7 @@ void media_io::run() {
   const std::int64_t interval = std::max<std::int64_t>(1, opts_.receive_interval_ms) * ns_per_ms;
   std::int64_t cycle_start = steady_ns();
   while (!stop_) {
-    const std::int64_t now = steady_ns();
-    receive_ready(now);
-    housekeeping(steady_ns());
+    cycle(steady_ns());
 
     // Next cycle on the fixed grid; after a stall, from now (no catch-up burst).
     cycle_start = std::max(cycle_start + interval, steady_ns() - interval);
@@ -315,25 +316,28 @@ void media_io::wait_for_next_cycle(std::int64_t cycle_end_ns) {
   }
 }
 
-void media_io::receive_ready(std::int64_t now_ns) {
+// One pass over every recording: take what its sockets hold, let held
+// packets go, send what is due. Every socket is asked once, ready or not:
+// at 20 ms packetisation nearly all are, and asking costs less than having
+// the kernel track readiness for every datagram (epoll).
+void media_io::cycle(std::int64_t now_ns) {
   // One pair of clock reads per cycle maps every kernel stamp of the cycle.
   real_minus_steady_ns_ = clock_ns(CLOCK_REALTIME) - now_ns;
+  const auto max_age = opts_.batch_interval_ms * ns_per_ms;
 
-  for (int round = 0; round < max_event_rounds; ++round) {
-    const int n = epoll_wait(epoll_fd_, events_.data(), max_events, 0);
-    for (int i = 0; i < n; ++i) {
-      auto& s = *static_cast<slot*>(events_[i].data.ptr);
-      if (s.what == slot::kind::leg)
-        receive_leg(s, now_ns);
-      else if (s.what == slot::kind::screen)
-        receive_screen(s, now_ns);
-      else
-        drain(s);
+  for (auto& [id, rec] : recordings_) {
+    take_pending(*rec, now_ns);
+    for (auto& l : rec->legs) {
+      if (l->poll_until_ns > now_ns)
+        l->tracker.poll(now_ns, l->sink);
     }
-    // Level-triggered: a socket still holding data comes back next round.
-    if (n < max_events)
-      return;
+    if (!rec->audio_buf.empty() && now_ns - rec->audio_buf_since_ns >= max_age)
+      send_audio(*rec, now_ns);
+    if (!rec->screen_buf.empty() && now_ns - rec->screen_buf_since_ns >= max_age)
+      send_screen(*rec, now_ns);
+    flush_when_idle(*rec, now_ns);
   }
+  sweep_retired(now_ns);
 }
 
 void media_io::apply_commands() {
@@ -362,16 +366,6 @@ void media_io::apply_commands() {
 
 void media_io::add_recording(std::unique_ptr<recording> rec) {
   auto* r = rec.get();
-  auto watch = [this](int fd, slot s) {
-    s.fd = fd;
-    auto& stored = slots_[fd];
-    stored = s;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = &stored;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-  };
-
   for (std::size_t i = 0; i < r->legs.size(); ++i) {
     auto& l = *r->legs[i];
     auto leg_index = static_cast<std::uint8_t>(i);
@@ -380,50 +374,34 @@ void media_io::add_recording(std::unique_ptr<recording> rec) {
                                0, f.sample_offset, f.data, f.size);
       ++r->audio_buf_packets;
     };
-    watch(l.fd, slot{slot::kind::leg, -1, r, i, l.port, 0});
   }
-  if (r->screen_fd >= 0)
-    watch(r->screen_fd, slot{slot::kind::screen, -1, r, 0, r->screen_port, 0});
   recordings_[r->id] = std::move(rec);
 }
 
-// Takes what a recording's sockets hold now, before a command changes it.
+// Takes what a recording's sockets hold now (also before a command
+// changes the recording).
 void media_io::take_pending(recording& rec, std::int64_t now_ns) {
-  for (auto& l : rec.legs) {
-    auto it = slots_.find(l->fd);
-    if (it != slots_.end())
-      receive_leg(it->second, now_ns);
-  }
-  if (rec.screen_fd >= 0) {
-    auto it = slots_.find(rec.screen_fd);
-    if (it != slots_.end())
-      receive_screen(it->second, now_ns);
-  }
+  for (auto& l : rec.legs)
+    receive_leg(rec, *l, now_ns);
+  if (rec.screen_fd >= 0)
+    receive_screen(rec, now_ns);
 }
 
-void media_io::receive_leg(slot& s, std::int64_t now_ns) {
-  auto& rec = *s.rec;
-  auto& l = *rec.legs[s.leg_index];
-
+void media_io::receive_leg(recording& rec, leg& l, std::int64_t now_ns) {
   for (int round = 0; round < max_batches_per_socket; ++round) {
-    for (unsigned i = 0; i < recv_batch; ++i) {
-      iovs_[i] = iovec{buffers_[i].data(), rtp_buffer_bytes};
-      msgs_[i] = mmsghdr{};
-      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
-      msgs_[i].msg_hdr.msg_iovlen = 1;
-      msgs_[i].msg_hdr.msg_control = controls_[i].data();
-      msgs_[i].msg_hdr.msg_controllen = control_bytes;
-    }
     int got = recvmmsg(l.fd, msgs_.data(), recv_batch, MSG_DONTWAIT, nullptr);
     if (got <= 0)
       break;
 
     counters_.packets += static_cast<std::uint64_t>(got);
     for (int i = 0; i < got; ++i) {
-      const auto stamp = arrival_stamp(msgs_[i].msg_hdr);
+      auto& h = msgs_[i].msg_hdr;
+      const auto stamp = arrival_stamp(h);
       const std::int64_t arrival =
           stamp < 0 ? now_ns : std::min(now_ns, stamp - real_minus_steady_ns_);
-      if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      const bool truncated = h.msg_flags & MSG_TRUNC;
+      h.msg_controllen = control_bytes;  // the kernel shrank it to what it wrote
+      if (truncated) {
         ++l.invalid;
         ++counters_.invalid;
         continue;
@@ -458,8 +436,7 @@ void media_io::push_packet(recording& rec, leg& l, const std::uint8_t* data, std
     l.poll_until_ns = arrival_ns + irregular_watch_ns;
 }
 
-void media_io::receive_screen(slot& s, std::int64_t now_ns) {
-  auto& rec = *s.rec;
+void media_io::receive_screen(recording& rec, std::int64_t now_ns) {
   static thread_local std::vector<std::uint8_t> buffer(screen_buffer_bytes);
   std::array<std::uint8_t, control_bytes> control{};
 
@@ -470,7 +447,7 @@ void media_io::receive_screen(slot& s, std::int64_t now_ns) {
     h.msg_iovlen = 1;
     h.msg_control = control.data();
     h.msg_controllen = control.size();
-    auto got = ::recvmsg(s.fd, &h, MSG_DONTWAIT);
+    auto got = ::recvmsg(rec.screen_fd, &h, MSG_DONTWAIT);
     if (got < 0)
       return;
 
@@ -501,11 +478,22 @@ void media_io::receive_screen(slot& s, std::int64_t now_ns) {
   }
 }
 
-// A closed leg's port: count what still arrives (RTP outliving the call).
-void media_io::drain(slot& s) {
+// Closed legs' ports: count what still arrives (RTP outliving the call),
+// and let them go once the grace is over.
+void media_io::sweep_retired(std::int64_t now_ns) {
   static thread_local std::array<std::uint8_t, rtp_buffer_bytes> sink;
-  while (::recv(s.fd, sink.data(), sink.size(), MSG_DONTWAIT) >= 0)
-    ++counters_.after_end;
+  std::size_t kept = 0;
+  for (auto& r : retired_) {
+    while (::recv(r.fd, sink.data(), sink.size(), MSG_DONTWAIT) >= 0)
+      ++counters_.after_end;
+    if (now_ns < r.until_ns) {
+      retired_[kept++] = r;
+      continue;
+    }
+    ::close(r.fd);
+    release_port(r.port);
+  }
+  retired_.resize(kept);
 }
 
 void media_io::send_audio(recording& rec, std::int64_t now_ns) {
@@ -518,7 +506,7 @@ void media_io::send_audio(recording& rec, std::int64_t now_ns) {
   // Room for about what the last batch held, not the largest batch
   // possible: a call's buffer is most of what it costs here.
   rec.audio_last_batch = batch.bytes.size();
-  rec.audio_buf.reserve(
+  rec.audio_buf = batch_pool::take(
       std::min(opts_.batch_bytes + rtp_buffer_bytes, rec.audio_last_batch + rtp_buffer_bytes));
   rec.audio_buf_since_ns = now_ns;
   rec.audio_sent_ns = now_ns;
@@ -531,6 +519,7 @@ void media_io::send_screen(recording& rec, std::int64_t now_ns) {
     return;
   write_batch batch;
   batch.bytes.swap(rec.screen_buf);
+  rec.screen_buf = batch_pool::take(0);
   batch.packets = rec.screen_buf_frames;
   rec.screen_buf_frames = 0;
   rec.screen_buf_since_ns = now_ns;
@@ -554,50 +543,23 @@ void media_io::pause_recording(const std::string& id, bool paused, std::int64_t 
                            reinterpret_cast<const std::uint8_t*>(word), size);
 }
 
-void media_io::housekeeping(std::int64_t now_ns) {
+// Media stopped coming (hold, a silent leg): have the writers seal what
+// they hold, since no further batch will make them.
+void media_io::flush_when_idle(recording& rec, std::int64_t now_ns) {
   const auto max_age = opts_.batch_interval_ms * ns_per_ms;
-  for (auto& [id, rec] : recordings_) {
-    for (auto& l : rec->legs) {
-      if (l->poll_until_ns > now_ns)
-        l->tracker.poll(now_ns, l->sink);
-    }
-    if (!rec->audio_buf.empty() && now_ns - rec->audio_buf_since_ns >= max_age)
-      send_audio(*rec, now_ns);
-    if (!rec->screen_buf.empty() && now_ns - rec->screen_buf_since_ns >= max_age)
-      send_screen(*rec, now_ns);
-
-    // Media stopped coming (hold, a silent leg): have the writers seal what
-    // they hold, since no further batch will make them.
-    if (!rec->audio_idle_flushed && rec->audio_buf.empty() &&
-        now_ns - rec->audio_sent_ns >= max_age) {
-      rec->audio_idle_flushed = true;
-      caf::anon_send(rec->audio_writer, flush_atom::value);
-    }
-    if (!rec->screen_idle_flushed && rec->screen_buf.empty() &&
-        now_ns - rec->screen_sent_ns >= max_age) {
-      rec->screen_idle_flushed = true;
-      caf::anon_send(rec->screen_writer, flush_atom::value);
-    }
+  if (!rec.audio_idle_flushed && rec.audio_buf.empty() && now_ns - rec.audio_sent_ns >= max_age) {
+    rec.audio_idle_flushed = true;
+    caf::anon_send(rec.audio_writer, flush_atom::value);
   }
-
-  for (auto it = slots_.begin(); it != slots_.end();) {
-    auto& s = it->second;
-    if (s.what == slot::kind::draining && now_ns >= s.drain_until_ns) {
-      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->first, nullptr);
-      ::close(it->first);
-      release_port(s.port);
-      it = slots_.erase(it);
-    } else {
-      ++it;
-    }
+  if (!rec.screen_idle_flushed && rec.screen_buf.empty() &&
+      now_ns - rec.screen_sent_ns >= max_age) {
+    rec.screen_idle_flushed = true;
+    caf::anon_send(rec.screen_writer, flush_atom::value);
   }
 }
 
-void media_io::retire_socket(int fd, std::int64_t now_ns) {
-  auto& s = slots_[fd];
-  s.what = slot::kind::draining;
-  s.rec = nullptr;
-  s.drain_until_ns = now_ns + opts_.late_grace_ms * ns_per_ms;
+void media_io::retire_socket(int fd, std::uint16_t port, std::int64_t now_ns) {
+  retired_.push_back(retired{fd, port, now_ns + opts_.late_grace_ms * ns_per_ms});
 }
 
 void media_io::close_recording(const std::string& id, std::int64_t now_ns) {
@@ -620,10 +582,10 @@ void media_io::close_recording(const std::string& id, std::int64_t now_ns) {
     closed.legs.push_back(leg_stats{l->name, c.packets, c.duplicates, c.reordered, c.late,
                                     l->invalid + c.unsupported_payload, c.ssrc_changes, c.ts_jumps,
                                     l->paused_drops});
-    retire_socket(l->fd, now_ns);
+    retire_socket(l->fd, l->port, now_ns);
   }
   if (rec.screen_fd >= 0)
-    retire_socket(rec.screen_fd, now_ns);
+    retire_socket(rec.screen_fd, rec.screen_port, now_ns);
   closed.screen_frames = rec.screen_frames;
 
   // The batches go out before the notice, so the writer has every byte
@@ -640,11 +602,11 @@ void media_io::shutdown_all(std::int64_t now_ns) {
     ids.push_back(id);
   for (auto& id : ids)
     close_recording(id, now_ns);
-  for (auto& [fd, s] : slots_) {
-    ::close(fd);
-    release_port(s.port);
+  for (auto& r : retired_) {
+    ::close(r.fd);
+    release_port(r.port);
   }
-  slots_.clear();
+  retired_.clear();
 }
 
 }  // namespace ccrec

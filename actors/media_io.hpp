@@ -6,17 +6,16 @@
 // buffers, sockets after hand-over) belongs to the I/O thread alone.
 //
 // The thread works in cycles of receive_interval_ms: it takes every
-// datagram waiting on every ready socket (one recvmmsg per socket, each
-// datagram stamped by the kernel on arrival, so batching does not blur the
+// datagram waiting on every socket (one recvmmsg per socket, each datagram
+// stamped by the kernel on arrival, so batching does not blur the
 // timeline), sends due write batches, then sleeps until the next cycle
 // unless a command arrives. A leg at 50 packets/s thus costs a system call
-// per few packets instead of one per packet, and one epoll wake-up per
-// cycle serves every leg. A command first takes what its recording's
+// per few packets instead of one per packet, and no readiness tracking
+// (epoll) per datagram. A command first takes what its recording's
 // sockets already hold, so a pause, resume or close applies at the moment
 // it was asked for, not at the next cycle.
 #pragma once
 
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -62,7 +61,7 @@ class media_io {
  private:
   struct leg;
   struct recording;
-  struct slot;
+  struct retired;
   struct command;
 
   // Port pool (shared between the actor thread and the I/O thread).
@@ -71,22 +70,22 @@ class media_io {
 
   void push_command(command cmd);
   void run();
-  void receive_ready(std::int64_t now_ns);
+  void cycle(std::int64_t now_ns);
   void wait_for_next_cycle(std::int64_t cycle_end_ns);
   void apply_commands();
   void add_recording(std::unique_ptr<recording> rec);
   void take_pending(recording& rec, std::int64_t now_ns);
   void close_recording(const std::string& id, std::int64_t now_ns);
   void pause_recording(const std::string& id, bool paused, std::int64_t now_ns);
-  void receive_leg(slot& s, std::int64_t now_ns);
+  void receive_leg(recording& rec, leg& l, std::int64_t now_ns);
   void push_packet(recording& rec, leg& l, const std::uint8_t* data, std::size_t size,
                    std::int64_t arrival_ns);
-  void receive_screen(slot& s, std::int64_t now_ns);
-  void drain(slot& s);
-  void housekeeping(std::int64_t now_ns);
+  void receive_screen(recording& rec, std::int64_t now_ns);
+  void sweep_retired(std::int64_t now_ns);
+  void flush_when_idle(recording& rec, std::int64_t now_ns);
   void send_audio(recording& rec, std::int64_t now_ns);
   void send_screen(recording& rec, std::int64_t now_ns);
-  void retire_socket(int fd, std::int64_t now_ns);
+  void retire_socket(int fd, std::uint16_t port, std::int64_t now_ns);
   void shutdown_all(std::int64_t now_ns);
 
   caf::actor_system& sys_;
@@ -102,14 +101,12 @@ class media_io {
   std::mutex commands_mutex_;
   std::deque<command> commands_;
   int wake_fd_ = -1;
-  int epoll_fd_ = -1;
   std::atomic<bool> stop_{false};
 
   // I/O thread only.
   std::unordered_map<std::string, std::unique_ptr<recording>> recordings_;
-  std::unordered_map<int, slot> slots_;    // node-based: epoll keeps pointers to slots
-  std::int64_t real_minus_steady_ns_ = 0;  // turns kernel arrival stamps into steady time
-  std::vector<epoll_event> events_;
+  std::vector<retired> retired_;
+  std::int64_t real_minus_steady_ns_ = 0;            // turns kernel arrival stamps into steady time
   std::vector<std::vector<std::uint8_t>> buffers_;   // one datagram each
   std::vector<std::vector<std::uint8_t>> controls_;  // arrival stamps
   std::vector<mmsghdr> msgs_;

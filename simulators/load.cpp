@@ -114,6 +114,10 @@ class cti_driver {
   cti_driver(const load_options& o, zmq::context_t& ctx, driver_shared& shared, port_set& ports)
       : o_(o), socket_(ctx, zmq::socket_type::dealer), shared_(shared), ports_(ports) {
     socket_.set(zmq::sockopt::linger, 0);
+    // Thousands of calls end together at the end of a run: their events
+    // queue here while the engine answers them one by one.
+    socket_.set(zmq::sockopt::sndhwm, 0);
+    socket_.set(zmq::sockopt::rcvhwm, 0);
     if (o_.cti.find('[') != std::string::npos)
       socket_.set(zmq::sockopt::ipv6, 1);
     socket_.connect(o_.cti);

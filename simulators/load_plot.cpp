@@ -16,7 +16,7 @@ namespace {
 constexpr double width = 1000;
 constexpr double margin_left = 80;
 constexpr double margin_right = 80;
-constexpr double header_height = 130;
+constexpr double header_height = 165;
 constexpr double panel_height = 170;
 constexpr double panel_gap = 55;
 constexpr double footer_height = 50;
@@ -274,13 +274,28 @@ void draw_loss(svg& s, const panel& base, const load_report& r) {
   if (top == 0)
     s.text(margin_left + plot_width / 2, p.top + panel_height / 2, "no packet dropped", 20,
            colour_good, "middle", "bold");
+
+  // What was sent, on its own axis at the right: a dip is the generator
+  // falling behind, not the engine.
+  double sent_top = 0;
+  for (const auto& sec : r.timeline)
+    sent_top = std::max(sent_top, static_cast<double>(sec.packets_sent));
+  panel sent = p;
+  sent.y_max = nice_top(std::max(1.0, sent_top) * headroom);
+  const double step = nice_step(sent.y_max);
+  for (double v = 0; v <= sent.y_max + step / 2; v += step)
+    s.text(margin_left + plot_width + 8, sent.y(v) + 4, label(v), 11, colour_muted);
+  draw_series(s, sent, r.timeline,
+              [](const load_second& x) { return std::optional<double>(x.packets_sent); },
+              colour_max, 1.5);
+  legend(s, margin_left + 560, p.top - 6, colour_max, "packets sent/s (right axis)");
 }
 
 // A headline figure: big value, small caption.
 void card(svg& s, double x, const std::string& value, const std::string& caption,
           const char* colour) {
-  s.text(x, 92, value, 26, colour, "start", "bold");
-  s.text(x, 112, caption, 12, colour_muted);
+  s.text(x, 98, value, 26, colour, "start", "bold");
+  s.text(x, 118, caption, 12, colour_muted);
 }
 
 void draw_header(svg& s, const load_report& r) {
@@ -308,7 +323,7 @@ void draw_header(svg& s, const load_report& r) {
        r.latency.p99_ms < load_latency_target_ms ? colour_good : colour_loss);
   if (r.engine) {
     card(s, margin_left + 2 * step, num(r.engine->cpu_avg_pct, 0) + "%",
-         "engine CPU on average (100% = 1 core)", colour_text);
+         "engine CPU, average", colour_text);
     card(s, margin_left + 3 * step, num(r.engine->peak_bytes_per_call / bytes_per_kib, 1) + " KiB",
          "engine memory per call", colour_text);
   }
