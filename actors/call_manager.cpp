@@ -140,14 +140,16 @@ void start_recording(caf::event_based_actor* self, const state_ptr& st, call_ent
   entry.media.clear();
   auto call_id = entry.info.call_id;
   auto rid = a.recording_id;
+  // The schedule is kept here: a pipelined call_ended may have removed the
+  // call before the session answers.
   self->request(session, caf::infinite, open_atom::value)
       .then(
-          [st, rp, seq, call_id, rid](std::vector<media_endpoint>& media) mutable {
+          [st, rp, seq, call_id, rid, schedule = decision.schedule](
+              std::vector<media_endpoint>& media) mutable {
             auto it = st->calls.find(call_id);
             if (it != st->calls.end() && it->second.recording_id == rid)
               it->second.media = media;
-            rp.deliver(recording_reply(seq, rid, it != st->calls.end() ? it->second.schedule : "",
-                                       std::move(media)));
+            rp.deliver(recording_reply(seq, rid, schedule, std::move(media)));
           },
           [st, rp, seq, call_id, rid](caf::error& err) mutable {
             auto it = st->calls.find(call_id);

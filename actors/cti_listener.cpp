@@ -1,5 +1,7 @@
 #include "actors/cti_listener.hpp"
 
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -13,7 +15,7 @@ namespace ccrec {
 namespace {
 
 constexpr std::chrono::milliseconds poll_interval{50};
-constexpr int max_events_per_wakeup = 256;
+constexpr std::size_t max_in_flight = 64;  // events handed on before the first answer is awaited
 
 std::int64_t now_ms() {
   using namespace std::chrono;
@@ -55,6 +57,20 @@ cti_listener::cti_listener(caf::actor_config& cfg, std::shared_ptr<cti_socket> s
       counters_(std::move(counters)),
       timeout_(timeout) {}
 
+// One event taken off the socket: either answered already (malformed), or
+// handed to the call manager and waiting for its answer.
+struct cti_listener::pending {
+  using handle = decltype(std::declval<caf::blocking_actor&>().request(
+      std::declval<caf::actor&>(), std::declval<std::chrono::milliseconds>(), cti_atom::value,
+      std::declval<cti_event&>()));
+
+  std::vector<zmq::message_t> frames;
+  const zmq::message_t* delimiter = nullptr;
+  std::string ready_reply;  // set: answer this without asking
+  cti_event event;
+  std::optional<handle> request;
+};
+
 void cti_listener::act() {
   bool running = true;
   while (running) {
@@ -64,65 +80,85 @@ void cti_listener::act() {
     } catch (const zmq::error_t& e) {
       spdlog::warn("CTI listener: poll failed: {}", e.what());
     }
-    for (int i = 0; i < max_events_per_wakeup && (items[0].revents & ZMQ_POLLIN); ++i) {
-      serve_one();
-      if (!(sock_->socket->get(zmq::sockopt::events) & ZMQ_POLLIN))
-        break;
-    }
+    if (items[0].revents & ZMQ_POLLIN)
+      serve_available();
 
-    receive([&](shutdown_atom) { running = false; },
-            caf::after(std::chrono::seconds(0)) >> [] {});
+    receive([&](shutdown_atom) { running = false; }, caf::after(std::chrono::seconds(0)) >> [] {});
   }
   sock_->socket->close();
 }
 
-void cti_listener::serve_one() {
-  std::vector<zmq::message_t> frames;
+// Hands on every event waiting (up to max_in_flight), then answers them in
+// the order they came.
+void cti_listener::serve_available() {
+  std::vector<pending> batch;
+  batch.reserve(max_in_flight);
+  while (batch.size() < max_in_flight) {
+    pending p;
+    if (!take_event(p))
+      break;
+    batch.push_back(std::move(p));
+  }
+  for (auto& p : batch)
+    answer(p);
+}
+
+// Reads one message; decodes it and asks the call manager, or prepares the
+// refusal. False when nothing is waiting.
+bool cti_listener::take_event(pending& p) {
   do {
     zmq::message_t part;
+    // The parts of a message arrive together: nothing here means no message.
     if (!sock_->socket->recv(part, zmq::recv_flags::dontwait))
-      return;
-    frames.push_back(std::move(part));
-  } while (frames.back().more());
+      return false;
+    p.frames.push_back(std::move(part));
+  } while (p.frames.back().more());
   ++counters_->received;
 
   // [identity][payload] from a DEALER; [identity][empty][payload] from REQ.
-  const zmq::message_t* delimiter = nullptr;
   std::size_t payload_at = 1;
-  if (frames.size() == 3 && frames[1].size() == 0) {
-    delimiter = &frames[1];
+  if (p.frames.size() == 3 && p.frames[1].size() == 0) {
+    p.delimiter = &p.frames[1];
     payload_at = 2;
   }
-  if (frames.size() != payload_at + 1) {
+  if (p.frames.size() != payload_at + 1) {
     ++counters_->malformed;
-    spdlog::warn("CTI: refused a message of {} frames (expected one JSON frame)",
-                 frames.size() - 1);
-    return reply(frames[0], delimiter,
-                 encode_cti_reply(failure(0, "bad_json", "message has " +
-                                                             std::to_string(frames.size() - 1) +
-                                                             " frames; expected one JSON frame")));
+    const auto parts = std::to_string(p.frames.size() - 1);
+    spdlog::warn("CTI: refused a message of {} frames (expected one JSON frame)", parts);
+    p.ready_reply = encode_cti_reply(
+        failure(0, "bad_json", "message has " + parts + " frames; expected one JSON frame"));
+    return true;
   }
 
-  auto text = frames[payload_at].to_string_view();
+  auto text = p.frames[payload_at].to_string_view();
   auto ev = decode_cti_event(text, now_ms());
   if (!ev) {
     ++counters_->malformed;
     spdlog::warn("CTI: refused malformed event: {}", ev.error().message);
-    return reply(frames[0], delimiter,
-                 encode_cti_reply(failure(salvage_seq(text), ev.error().code, ev.error().message)));
+    p.ready_reply =
+        encode_cti_reply(failure(salvage_seq(text), ev.error().code, ev.error().message));
+    return true;
   }
+  p.event = std::move(*ev);
+  p.request.emplace(request(call_manager_, timeout_, cti_atom::value, p.event));
+  return true;
+}
 
-  cti_reply answer;
-  request(call_manager_, timeout_, cti_atom::value, *ev)
-      .receive([&](cti_reply& r) { answer = std::move(r); },
-               [&](caf::error& err) {
-                 answer = failure(ev->seq, "internal", ev->type + ": " + describe(err));
-               });
-  if (!answer.ok) {
+void cti_listener::answer(pending& p) {
+  if (!p.request)
+    return reply(p.frames[0], p.delimiter, p.ready_reply);
+
+  cti_reply result;
+  const auto& ev = p.event;
+  p.request->receive([&](cti_reply& r) { result = std::move(r); },
+                     [&](caf::error& err) {
+                       result = failure(ev.seq, "internal", ev.type + ": " + describe(err));
+                     });
+  if (!result.ok) {
     ++counters_->refused;
-    spdlog::warn("CTI: {} for call '{}' refused: {}", ev->type, ev->call_id, answer.message);
+    spdlog::warn("CTI: {} for call '{}' refused: {}", ev.type, ev.call_id, result.message);
   }
-  reply(frames[0], delimiter, encode_cti_reply(answer));
+  reply(p.frames[0], p.delimiter, encode_cti_reply(result));
 }
 
 void cti_listener::reply(const zmq::message_t& identity, const zmq::message_t* delimiter,

@@ -6,6 +6,12 @@
 // Takes:     (shutdown_atom)  stop taking events and end
 // Sends:     (cti_atom, cti_event) to the call manager as a request; the
 //            answer goes back to the adapter that sent the event.
+// Pipelining: every event already waiting on the socket (up to
+//            max_in_flight) is handed to the call manager before the first
+//            answer is awaited, so a call_answered that waits for files and
+//            ports does not hold back the events behind it. Answers are
+//            still sent in the order the events came, as the protocol says;
+//            the call manager takes them in that order too (one mailbox).
 // Failure:   malformed input (not JSON, missing or mistyped fields, more than
 //            one frame, over 64 KiB) is answered with ok=false naming what
 //            was wrong, logged at warning and counted; nothing else changes.
@@ -50,7 +56,11 @@ class cti_listener : public caf::blocking_actor {
   void act() override;
 
  private:
-  void serve_one();
+  struct pending;
+
+  bool take_event(pending& out);
+  void answer(pending& p);
+  void serve_available();
   void reply(const zmq::message_t& identity, const zmq::message_t* delimiter,
              const std::string& payload);
 
