@@ -18,9 +18,11 @@
 
 namespace ccrec::batch_pool {
 
-// Capacity of buffers kept for reuse at most; larger ones (a burst, a screen
-// stream) are freed instead, so the pool never pins a peak.
-inline constexpr std::size_t max_kept_capacity = 64 * 1024;
+// Capacity of buffers kept for reuse at most: a quarter second of a G.711
+// call is under 5 KB. Larger ones (a burst, a screen stream) are freed
+// instead: kept, every buffer would in time have been through a burst, and
+// the pages a burst filled would stay resident for the life of the engine.
+inline constexpr std::size_t max_kept_capacity = 8 * 1024;
 inline constexpr std::size_t max_kept_buffers = 8192;
 
 // An empty buffer with at least `capacity` bytes reserved.

@@ -1,5 +1,7 @@
 #include "actors/file_writer.hpp"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -126,6 +128,7 @@ class sync_pool {
   }
 
   void work() {
+    pthread_setname_np(pthread_self(), "ccrec.sync");  // for top -H and profiles
     for (;;) {
       std::function<void()> job;
       {

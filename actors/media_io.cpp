@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -287,6 +288,7 @@ void media_io::push_command(command cmd) {
 // ---------------------------------------------------------------------------
 
 void media_io::run() {
+  pthread_setname_np(pthread_self(), "ccrec.media");  // for top -H and profiles
   const std::int64_t interval = std::max<std::int64_t>(1, opts_.receive_interval_ms) * ns_per_ms;
   std::int64_t cycle_start = steady_ns();
   while (!stop_) {
