@@ -40,10 +40,11 @@ struct media_receiver_options {
   std::size_t batch_bytes = 16 * 1024;
   std::int64_t batch_interval_ms = 250;
   // How long datagrams collect in the sockets between two receive passes:
-  // 40 ms is two packets per leg per system call at 20 ms packetisation.
-  // The kernel stamps arrival, so this costs no timing accuracy, only
-  // latency of the writes.
-  std::int64_t receive_interval_ms = 40;
+  // 80 ms is four packets per leg per system call at 20 ms packetisation
+  // (measured at 2,000 calls: the media thread needs 15% less CPU than at
+  // 40 ms). The kernel stamps arrival, so this costs no timing accuracy;
+  // it costs write latency and about 4 KiB of kernel socket memory per leg.
+  std::int64_t receive_interval_ms = 80;
   // Per socket: about 400 G.711 datagrams, seconds of a leg, so a stalled
   // engine loses nothing for a long while (capped by net.core.rmem_max).
   int socket_receive_buffer = 256 * 1024;
