@@ -144,8 +144,8 @@ void start_recording(caf::event_based_actor* self, const state_ptr& st, call_ent
   // call before the session answers.
   self->request(session, caf::infinite, open_atom::value)
       .then(
-          [st, rp, seq, call_id, rid, schedule = decision.schedule](
-              std::vector<media_endpoint>& media) mutable {
+          [st, rp, seq, call_id, rid,
+           schedule = decision.schedule](std::vector<media_endpoint>& media) mutable {
             auto it = st->calls.find(call_id);
             if (it != st->calls.end() && it->second.recording_id == rid)
               it->second.media = media;

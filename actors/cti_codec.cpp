@@ -99,9 +99,11 @@ result<void> read_common(const json& obj, cti_event& ev, std::int64_t now_ms) {
 
 result<void> read_fields(const json& obj, cti_event& ev) {
   const std::pair<const char*, std::string*> fields[] = {
-      {"pbx", &ev.pbx},       {"call_id", &ev.call_id},     {"agent", &ev.agent},
-      {"extension", &ev.extension}, {"queue", &ev.queue},   {"direction", &ev.direction},
-      {"from", &ev.from},     {"to", &ev.to},               {"action", &ev.action},
+      {"pbx", &ev.pbx},       {"call_id", &ev.call_id},
+      {"agent", &ev.agent},   {"extension", &ev.extension},
+      {"queue", &ev.queue},   {"direction", &ev.direction},
+      {"from", &ev.from},     {"to", &ev.to},
+      {"action", &ev.action},
   };
   for (const auto& [name, target] : fields) {
     if (auto ok = read_string(obj, name, ev.type, *target); !ok)
@@ -137,8 +139,8 @@ result<void> check_values(const cti_event& ev) {
     return bad_event(ev.type, "field 'direction' must be inbound, outbound or internal, not '" +
                                   ev.direction + "'");
   if (ev.type == "recording_control" && actions.count(ev.action) == 0)
-    return bad_event(ev.type, "field 'action' must be start, stop, pause or resume, not '" +
-                                  ev.action + "'");
+    return bad_event(
+        ev.type, "field 'action' must be start, stop, pause or resume, not '" + ev.action + "'");
   return {};
 }
 

@@ -306,9 +306,9 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
   e.call_manager = e.sys.spawn(call_manager, cm);
 
   if (sock)
-    e.cti_listener = e.sys.spawn<ccrec::cti_listener>(
-        std::move(sock), e.call_manager, e.cti_stats,
-        std::chrono::milliseconds{cfg.cti_request_timeout_ms});
+    e.cti_listener =
+        e.sys.spawn<ccrec::cti_listener>(std::move(sock), e.call_manager, e.cti_stats,
+                                         std::chrono::milliseconds{cfg.cti_request_timeout_ms});
 }
 
 }  // namespace

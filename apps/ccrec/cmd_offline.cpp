@@ -116,9 +116,9 @@ int run_play(const play_options& opts) {
     return 1;
   }
   const auto& s = played->stats;
-  std::cout << "wrote " << opts.out << ": " << s.frames << " stereo frames ("
-            << std::fixed << std::setprecision(2) << s.frames / 8000.0 << " s), "
-            << s.leg_samples[0] << " samples left, " << s.leg_samples[1] << " samples right\n";
+  std::cout << "wrote " << opts.out << ": " << s.frames << " stereo frames (" << std::fixed
+            << std::setprecision(2) << s.frames / 8000.0 << " s), " << s.leg_samples[0]
+            << " samples left, " << s.leg_samples[1] << " samples right\n";
   if (played->report.state == crypto::ccenx_state::interrupted ||
       played->report.state == crypto::ccenx_state::truncated)
     std::cout << "note: the recording is " << crypto::to_string(played->report.state)
@@ -149,17 +149,26 @@ int run_recordings(const list_options& opts) {
   if (opts.json) {
     auto out = nlohmann::json::array();
     for (const auto& r : *rows)
-      out.push_back({{"id", r.id}, {"call_id", r.call_id}, {"kind", r.kind}, {"agent", r.agent},
-                     {"started_ms", r.started_ms}, {"ended_ms", r.ended_ms},
-                     {"status", r.status}, {"encryption", r.encryption}, {"key_id", r.key_id},
-                     {"schedule", r.schedule}, {"bytes", r.bytes}, {"packets", r.packets},
+      out.push_back({{"id", r.id},
+                     {"call_id", r.call_id},
+                     {"kind", r.kind},
+                     {"agent", r.agent},
+                     {"started_ms", r.started_ms},
+                     {"ended_ms", r.ended_ms},
+                     {"status", r.status},
+                     {"encryption", r.encryption},
+                     {"key_id", r.key_id},
+                     {"schedule", r.schedule},
+                     {"bytes", r.bytes},
+                     {"packets", r.packets},
                      {"file", ctx->cfg.recordings_dir() + "/" + r.path}});
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  std::cout << std::left << std::setw(48) << "RECORDING" << std::setw(24) << "CALL"
-            << std::setw(7) << "KIND" << std::setw(14) << "AGENT" << std::setw(22) << "START"
-            << std::setw(9) << "LENGTH" << std::setw(12) << "STATUS" << "FILE\n";
+  std::cout << std::left << std::setw(48) << "RECORDING" << std::setw(24) << "CALL" << std::setw(7)
+            << "KIND" << std::setw(14) << "AGENT" << std::setw(22) << "START" << std::setw(9)
+            << "LENGTH" << std::setw(12) << "STATUS"
+            << "FILE\n";
   for (const auto& r : *rows)
     std::cout << std::setw(48) << r.id << std::setw(24) << r.call_id << std::setw(7) << r.kind
               << std::setw(14) << r.agent << std::setw(22) << format_time(r.started_ms)
@@ -184,7 +193,8 @@ command_fn add_verify(CLI::App& app) {
 command_fn add_play(CLI::App& app) {
   auto opts = std::make_shared<play_options>();
   auto* cmd = app.add_subcommand(
-      "play", "Decrypt and decode a recording to a 16-bit 8 kHz stereo WAV (caller left, agent right)");
+      "play",
+      "Decrypt and decode a recording to a 16-bit 8 kHz stereo WAV (caller left, agent right)");
   add_common_options(*cmd, opts->common);
   cmd->add_option("recording", opts->what, "Recording id or file")->required();
   cmd->add_option("-o,--output", opts->out, "WAV file to write")->required();
@@ -193,8 +203,9 @@ command_fn add_play(CLI::App& app) {
 
 command_fn add_recordings(CLI::App& app) {
   auto opts = std::make_shared<list_options>();
-  auto* cmd = app.add_subcommand("recordings", "List recordings with call, agent, start, length, "
-                                               "status and file");
+  auto* cmd = app.add_subcommand("recordings",
+                                 "List recordings with call, agent, start, length, "
+                                 "status and file");
   add_common_options(*cmd, opts->common);
   cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
   return [opts] { return run_recordings(*opts); };

@@ -20,7 +20,8 @@ constexpr const char* secret_env = "CCREC_KEK_SECRET";
 }  // namespace
 
 void add_common_options(CLI::App& cmd, common_options& opts) {
-  cmd.add_option("--config", opts.config_file, "TOML configuration file (see docs/configuration.md)");
+  cmd.add_option("--config", opts.config_file,
+                 "TOML configuration file (see docs/configuration.md)");
   cmd.add_option("--data-dir", opts.data_dir,
                  "Directory for recordings and the embedded database (default: ccrec-data)");
   cmd.add_option("--db", opts.db,
@@ -62,16 +63,16 @@ result<std::shared_ptr<crypto::secret_bytes>> read_kek_secret(int fd) {
     ::close(fd);
     while (got > 0 && (buf->data()[got - 1] == '\n' || buf->data()[got - 1] == '\r'))
       --got;
-    auto secret = std::make_shared<crypto::secret_bytes>(
-        crypto::secret_bytes::copy_of(buf->data(), got));
+    auto secret =
+        std::make_shared<crypto::secret_bytes>(crypto::secret_bytes::copy_of(buf->data(), got));
     return secret;
   }
 
   const char* env = std::getenv(secret_env);
   if (env == nullptr || *env == '\0')
     return std::shared_ptr<crypto::secret_bytes>{};
-  auto secret = std::make_shared<crypto::secret_bytes>(crypto::secret_bytes::copy_of(
-      reinterpret_cast<const std::uint8_t*>(env), std::strlen(env)));
+  auto secret = std::make_shared<crypto::secret_bytes>(
+      crypto::secret_bytes::copy_of(reinterpret_cast<const std::uint8_t*>(env), std::strlen(env)));
   // Child processes must not inherit it.
   ::unsetenv(secret_env);
   return secret;

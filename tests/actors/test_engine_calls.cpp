@@ -520,8 +520,7 @@ TEST_CASE("no free media port: the answer says busy and the call goes on", "[eng
   }
 }
 
-TEST_CASE("no free media port for a screen recording leaves no orphan file",
-          "[engine]") {
+TEST_CASE("no free media port for a screen recording leaves no orphan file", "[engine]") {
   // The screen file exists before the ports are asked for; a failed start
   // must give it a row too.
   temp_dir dir;
