@@ -3,7 +3,7 @@
 // the call's RTP like a PBX would, follows the recording notifications, and
 // shuts down cleanly.
 //
-//   CCREC_KEK_SECRET=... embed_host DATA_DIR [--calls N] [--stop-mid-call]
+//   CCREC_KEK_SECRET=... embed_host DATA_DIR [--calls N] [--stop-mid-call] [--ports LOW-HIGH]
 //
 // With --stop-mid-call the host stops the engine while the last call is
 // still running: the engine seals the file and marks the recording final.
@@ -100,18 +100,21 @@ void send_rtp(const std::vector<ccrec::media_endpoint>& media, int count) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: embed_host DATA_DIR [--calls N] [--stop-mid-call]\n";
+    std::cerr << "usage: embed_host DATA_DIR [--calls N] [--stop-mid-call] [--ports LOW-HIGH]\n";
     return 2;
   }
   std::string data_dir = argv[1];
   int calls = 2;
   bool stop_mid_call = false;
+  std::string ports = "45000-45099";
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--calls" && i + 1 < argc)
       calls = std::stoi(argv[++i]);
     else if (arg == "--stop-mid-call")
       stop_mid_call = true;
+    else if (arg == "--ports" && i + 1 < argc)
+      ports = argv[++i];
   }
   const char* secret = std::getenv("CCREC_KEK_SECRET");
   if (secret == nullptr) {
@@ -129,8 +132,10 @@ int main(int argc, char** argv) {
   cfg.data_dir = data_dir;
   cfg.cti_endpoint = "";  // events come as messages, not over ZeroMQ
   cfg.kdf_profile = "test";
-  cfg.media_port_low = 45000;
-  cfg.media_port_high = 45099;
+  if (auto ok = ccrec::parse_port_range(ports, cfg); !ok) {
+    std::cerr << "embed_host: " << ok.error().message << "\n";
+    return 2;
+  }
   cfg.kek_secret =
       std::make_shared<ccrec::crypto::secret_bytes>(ccrec::crypto::secret_bytes::copy_of(
           reinterpret_cast<const std::uint8_t*>(secret), std::strlen(secret)));

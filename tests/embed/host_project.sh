@@ -15,6 +15,8 @@ cmake -S "$SRC/examples/embed_host" -B "$WORK/host" -G Ninja -DCMAKE_PREFIX_PATH
   -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$WORK/host" >/dev/null
 HOST="$WORK/host/embed_host"
+PORT_BASE=$(( 35000 + ($$ % 100) * 50 ))
+PORTS="$PORT_BASE-$((PORT_BASE + 49))"
 printf '[engine]\nkdf_profile = "test"\n' >"$WORK/ccrec.toml"
 
 check_recordings() {  # DATA_DIR EXPECTED_COUNT
@@ -35,14 +37,14 @@ PY
 }
 
 echo "== two calls through the embedded engine"
-"$HOST" "$WORK/data1" --calls 2 | tee "$WORK/host1.log"
+"$HOST" "$WORK/data1" --calls 2 --ports "$PORTS" | tee "$WORK/host1.log"
 [ "$(grep -c ' started$' "$WORK/host1.log")" -eq 2 ]
 [ "$(grep -c ' stopped$' "$WORK/host1.log")" -eq 2 ]
 grep -q "engine stopped cleanly" "$WORK/host1.log"
 check_recordings "$WORK/data1" 2
 
 echo "== the host shuts down mid-call"
-"$HOST" "$WORK/data2" --calls 1 --stop-mid-call | tee "$WORK/host2.log"
+"$HOST" "$WORK/data2" --calls 1 --stop-mid-call --ports "$PORTS" | tee "$WORK/host2.log"
 grep -q "engine stopped cleanly" "$WORK/host2.log"
 check_recordings "$WORK/data2" 1
 echo "embedding: package found, calls recorded, shutdown mid-call left a sealed, final file"
