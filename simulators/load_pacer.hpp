@@ -44,9 +44,11 @@ inline constexpr std::size_t load_rtp_header_bytes = 12;
 // per-packet encoding. Built once; read-only afterwards (any thread).
 class tone_bank {
  public:
+  // Whole hertz, so a second holds whole cycles; never a multiple of 50 Hz,
+  // whose cycles would fit a 20 ms packet and make every packet the same.
   static constexpr std::size_t tones = 8;
-  static constexpr double first_hz = 300.0;
-  static constexpr double step_hz = 50.0;
+  static constexpr double first_hz = 311.0;
+  static constexpr double step_hz = 37.0;
   static constexpr double amplitude = 8000.0;  // of 32767
 
   tone_bank();
