@@ -76,7 +76,7 @@ struct engine_config {
   // A finished recording waits this long before it is transcoded (tools that
   // read fresh raw files get a window); `ccrec transcode` does not wait.
   std::int64_t transcode_delay_ms = 60000;
-  std::uint64_t random_seed = 0;                     // 0: seeded from the OS
+  std::uint64_t random_seed = 0;          // 0: seeded from the OS
   std::int64_t flush_interval_ms = 1000;  // seal a chunk at least this often
   std::int64_t late_grace_ms = 2000;      // keep a closed port counting late RTP
   std::int64_t db_probe_interval_ms = 2000;

@@ -21,8 +21,8 @@ namespace ccrec {
 struct verify_result {
   std::string path;
   crypto::ccenx_report report;
-  bool raw_ok = true;      // the decrypted record stream parsed
-  std::string raw_error;   // why not
+  bool raw_ok = true;     // the decrypted record stream parsed
+  std::string raw_error;  // why not
   std::uint64_t records = 0;
   // When the database says this file was complete yet it lacks its final
   // chunk, it was cut short after the fact, not interrupted by a crash.

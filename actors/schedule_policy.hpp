@@ -58,7 +58,7 @@ class schedule_policy {
   bool wants(const schedule& s, std::size_t index);
   static record_decision decision_for(const schedule& s, std::string reason);
 
-  std::vector<schedule> schedules_;  // sorted by priority, highest first
+  std::vector<schedule> schedules_;     // sorted by priority, highest first
   std::vector<std::int64_t> recorded_;  // per schedule, for "count"
   std::mt19937_64 rng_;
 };

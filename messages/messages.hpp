@@ -27,25 +27,25 @@ namespace ccrec {
 // Atoms (verbs), at most 10 characters each
 // ---------------------------------------------------------------------------
 
-using cti_atom = caf::atom_constant<caf::atom("cti")>;            // a CTI event
-using open_atom = caf::atom_constant<caf::atom("open")>;          // open legs / files
-using close_atom = caf::atom_constant<caf::atom("close")>;        // close legs / files
-using write_atom = caf::atom_constant<caf::atom("write")>;        // append bytes
-using flush_atom = caf::atom_constant<caf::atom("flush")>;        // seal a chunk now
-using finish_atom = caf::atom_constant<caf::atom("finish")>;      // seal final chunk
-using pause_atom = caf::atom_constant<caf::atom("pause")>;        // stop taking media
-using resume_atom = caf::atom_constant<caf::atom("resume")>;      // take media again
-using stop_atom = caf::atom_constant<caf::atom("stop")>;          // end a recording
-using key_atom = caf::atom_constant<caf::atom("key")>;            // ask for a key
-using active_atom = caf::atom_constant<caf::atom("active")>;      // the active key
-using reload_atom = caf::atom_constant<caf::atom("reload")>;      // re-read keys from db
-using upsert_atom = caf::atom_constant<caf::atom("upsert")>;      // write metadata
-using probe_atom = caf::atom_constant<caf::atom("probe")>;        // check the db now
-using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;// follow changes
-using status_atom = caf::atom_constant<caf::atom("status")>;      // report state
-using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;  // end gracefully
-using tick_atom = caf::atom_constant<caf::atom("tick")>;          // internal timer
-using event_atom = caf::atom_constant<caf::atom("event")>;        // notification
+using cti_atom = caf::atom_constant<caf::atom("cti")>;              // a CTI event
+using open_atom = caf::atom_constant<caf::atom("open")>;            // open legs / files
+using close_atom = caf::atom_constant<caf::atom("close")>;          // close legs / files
+using write_atom = caf::atom_constant<caf::atom("write")>;          // append bytes
+using flush_atom = caf::atom_constant<caf::atom("flush")>;          // seal a chunk now
+using finish_atom = caf::atom_constant<caf::atom("finish")>;        // seal final chunk
+using pause_atom = caf::atom_constant<caf::atom("pause")>;          // stop taking media
+using resume_atom = caf::atom_constant<caf::atom("resume")>;        // take media again
+using stop_atom = caf::atom_constant<caf::atom("stop")>;            // end a recording
+using key_atom = caf::atom_constant<caf::atom("key")>;              // ask for a key
+using active_atom = caf::atom_constant<caf::atom("active")>;        // the active key
+using reload_atom = caf::atom_constant<caf::atom("reload")>;        // re-read keys from db
+using upsert_atom = caf::atom_constant<caf::atom("upsert")>;        // write metadata
+using probe_atom = caf::atom_constant<caf::atom("probe")>;          // check the db now
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;  // follow changes
+using status_atom = caf::atom_constant<caf::atom("status")>;        // report state
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;    // end gracefully
+using tick_atom = caf::atom_constant<caf::atom("tick")>;            // internal timer
+using event_atom = caf::atom_constant<caf::atom("event")>;          // notification
 
 // ---------------------------------------------------------------------------
 // call_manager: CTI events in, recording decisions out
@@ -81,8 +81,8 @@ struct cti_event {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cti_event& x) {
-  return f(caf::meta::type_name("cti_event"), x.type, x.seq, x.ts_ms, x.pbx, x.call_id,
-           x.agent, x.extension, x.queue, x.direction, x.from, x.to, x.action, x.legs);
+  return f(caf::meta::type_name("cti_event"), x.type, x.seq, x.ts_ms, x.pbx, x.call_id, x.agent,
+           x.extension, x.queue, x.direction, x.from, x.to, x.action, x.legs);
 }
 
 // Where the PBX must send one media stream.
@@ -187,8 +187,8 @@ struct open_media {
   std::string recording_id;
   std::vector<std::string> legs;  // names, in channel order
   caf::actor audio_writer;
-  caf::actor screen_writer;       // invalid when no screen recording
-  std::int64_t start_ns = 0;      // recording start, steady clock
+  caf::actor screen_writer;   // invalid when no screen recording
+  std::int64_t start_ns = 0;  // recording start, steady clock
 };
 
 template <class Inspector>
@@ -212,8 +212,8 @@ struct leg_stats {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, leg_stats& x) {
-  return f(caf::meta::type_name("leg_stats"), x.name, x.packets, x.duplicates, x.reordered,
-           x.late, x.invalid, x.ssrc_changes, x.ts_jumps, x.paused_drops);
+  return f(caf::meta::type_name("leg_stats"), x.name, x.packets, x.duplicates, x.reordered, x.late,
+           x.invalid, x.ssrc_changes, x.ts_jumps, x.paused_drops);
 }
 
 struct media_closed {
@@ -249,9 +249,9 @@ struct call_info {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_info& x) {
-  return f(caf::meta::type_name("call_info"), x.call_id, x.direction, x.from_number,
-           x.to_number, x.agent, x.queue, x.offered_ms, x.answered_ms, x.ended_ms, x.state,
-           x.decision, x.schedule);
+  return f(caf::meta::type_name("call_info"), x.call_id, x.direction, x.from_number, x.to_number,
+           x.agent, x.queue, x.offered_ms, x.answered_ms, x.ended_ms, x.state, x.decision,
+           x.schedule);
 }
 
 // What the engine knows about a recording file (mirrors storage::recording_row).
@@ -305,8 +305,8 @@ struct recording_event {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recording_event& x) {
-  return f(caf::meta::type_name("recording_event"), x.recording_id, x.call_id, x.kind,
-           x.state, x.detail);
+  return f(caf::meta::type_name("recording_event"), x.recording_id, x.call_id, x.kind, x.state,
+           x.detail);
 }
 
 // ---------------------------------------------------------------------------
@@ -372,10 +372,10 @@ struct engine_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
   return f(caf::meta::type_name("engine_status"), x.db_up, x.active_calls, x.active_recordings,
-           x.recordings_started, x.recordings_failed, x.cti_events, x.cti_rejected,
-           x.keys_loaded, x.active_key_id, x.metadata_pending, x.db_reason, x.db_since_ms,
-           x.journal_bytes, x.journal_ok, x.metadata_written, x.metadata_replayed,
-           x.metadata_error, x.db_stuck_calls);
+           x.recordings_started, x.recordings_failed, x.cti_events, x.cti_rejected, x.keys_loaded,
+           x.active_key_id, x.metadata_pending, x.db_reason, x.db_since_ms, x.journal_bytes,
+           x.journal_ok, x.metadata_written, x.metadata_replayed, x.metadata_error,
+           x.db_stuck_calls);
 }
 
 // ---------------------------------------------------------------------------

@@ -285,9 +285,9 @@ void draw_loss(svg& s, const panel& base, const load_report& r) {
   const double step = nice_step(sent.y_max);
   for (double v = 0; v <= sent.y_max + step / 2; v += step)
     s.text(margin_left + plot_width + 8, sent.y(v) + 4, label(v), 11, colour_muted);
-  draw_series(s, sent, r.timeline,
-              [](const load_second& x) { return std::optional<double>(x.packets_sent); },
-              colour_max, 1.5);
+  draw_series(
+      s, sent, r.timeline,
+      [](const load_second& x) { return std::optional<double>(x.packets_sent); }, colour_max, 1.5);
   legend(s, margin_left + 560, p.top - 6, colour_max, "packets sent/s (right axis)");
 }
 
@@ -322,8 +322,8 @@ void draw_header(svg& s, const load_report& r) {
   card(s, margin_left + step, num(r.latency.p99_ms, 2) + " ms", "answer latency p99",
        r.latency.p99_ms < load_latency_target_ms ? colour_good : colour_loss);
   if (r.engine) {
-    card(s, margin_left + 2 * step, num(r.engine->cpu_avg_pct, 0) + "%",
-         "engine CPU, average", colour_text);
+    card(s, margin_left + 2 * step, num(r.engine->cpu_avg_pct, 0) + "%", "engine CPU, average",
+         colour_text);
     card(s, margin_left + 3 * step, num(r.engine->peak_bytes_per_call / bytes_per_kib, 1) + " KiB",
          "engine memory per call", colour_text);
   }

@@ -20,6 +20,8 @@ class temp_dir {
 };
 
 // Directory of the shared captures (…/testdata/pcap/…).
-inline std::string testdata_dir() { return CCREC_TESTDATA_DIR; }
+inline std::string testdata_dir() {
+  return CCREC_TESTDATA_DIR;
+}
 
 }  // namespace ccrec::test
