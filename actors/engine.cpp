@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -147,6 +148,13 @@ recording_info to_info(const storage::recording_row& r) {
   return x;
 }
 
+std::optional<std::int64_t> last_write_ms(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
 // A crash leaves recordings in "recording": say what the files hold now.
 recording_info mark_interrupted(recording_info row, const keyring& ring, const engine_config& cfg) {
   auto path = cfg.recordings_dir() + "/" + row.path;
@@ -155,6 +163,11 @@ recording_info mark_interrupted(recording_info row, const keyring& ring, const e
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
   row.bytes = ec ? 0 : static_cast<std::int64_t>(size);
+
+  // The file's last write is the best end we know. Left at 0, the row would
+  // read as "ended long ago" and skip the transcoder's waiting period.
+  if (row.ended_ms == 0)
+    row.ended_ms = last_write_ms(path).value_or(row.started_ms);
   spdlog::warn(
       "recording {} was left unfinished by a previous run: marked interrupted ({}: {} "
       "chunks authenticate)",

@@ -1,5 +1,7 @@
 // Start-up gating: an encrypting engine needs its secret and its database;
 // one with encryption disabled starts without either and writes plain files.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -139,6 +141,12 @@ TEST_CASE("a recording left unfinished by a crash is marked interrupted at start
   auto after = *settled;
   CHECK(after.status == "interrupted");
   CHECK(after.bytes == static_cast<std::int64_t>(cut));
+
+  // The end is the file's last write, which keeps the row in the
+  // transcoder's waiting period like any fresh recording.
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK(after.ended_ms == st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
   auto ring = open_test_keyring(cfg.database_uri());
   auto verified = verify_recording(path, ring, after.status);
   CHECK_FALSE(verified.ok());
