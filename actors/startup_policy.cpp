@@ -21,7 +21,7 @@ startup_decision decide_startup(const startup_facts& facts) {
         "while it was enabled cannot be played until it is enabled again");
     if (!facts.db_reachable)
       d.warnings.push_back("starting without the database (" + facts.db_problem +
-                           "); metadata waits in memory until it returns");
+                           "); metadata waits in the journal until it returns");
     return d;
   }
 

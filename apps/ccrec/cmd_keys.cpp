@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <nlohmann/json.hpp>
 
+#include "actors/db_watchdog.hpp"
 #include "actors/key_admin.hpp"
 #include "actors/keyring.hpp"
 #include "apps/ccrec/commands.hpp"
@@ -51,8 +52,11 @@ std::string cli_actor() {
   return std::string{"cli:"} + (pw != nullptr ? pw->pw_name : std::to_string(::geteuid()));
 }
 
+// A database that does not answer is an outage, not a fault of the command:
+// say so in the words `ccrec status` and the engine use.
 int fail(const std::string& cmd, const error& err, int code) {
-  std::cerr << "ccrec keys " << cmd << ": " << err.message << " [" << err.code << "]\n";
+  auto shown = as_db_down(err, "run `ccrec keys " + cmd + "`");
+  std::cerr << "ccrec keys " << cmd << ": " << shown.message << " [" << shown.code << "]\n";
   return code;
 }
 

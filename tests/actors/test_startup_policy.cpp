@@ -101,6 +101,6 @@ TEST_CASE("disabled encryption starts without the database, saying so", "[startu
   REQUIRE(d.warnings.size() == 2);
   CHECK(d.warnings[0] == plaintext_warning);
   CHECK(d.warnings[1] ==
-        "starting without the database (no route to host); metadata waits in memory until it "
-        "returns");
+        "starting without the database (no route to host); metadata waits in the journal until "
+        "it returns");
 }

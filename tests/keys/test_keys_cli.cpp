@@ -356,3 +356,19 @@ TEST_CASE(
     CHECK(read_bytes(dir.file("e.wav")) == read_bytes(dir.file("check.wav")));
   }
 }
+
+TEST_CASE("ccrec keys with the database down says that it is down", "[keys][cli]") {
+  temp_dir dir;
+  // Port 1 on loopback: nothing listens there, so the connection is refused.
+  const auto cfg = config_file(dir, "down.toml",
+                               "postgresql://postgres@127.0.0.1:1/ccrec?connect_timeout=2", true);
+
+  auto rotated = run_ccrec(dir, keys_cmd(cfg, {"rotate"}), {secret_env});
+  CHECK(rotated.code == 2);
+  CHECK_THAT(rotated.err,
+             Catch::StartsWith("ccrec keys rotate: cannot run `ccrec keys rotate` while the "
+                               "database is down ("));
+  CHECK_THAT(rotated.err, Catch::EndsWith("try again once `ccrec status` shows the database up "
+                                          "[db_down]\n"));
+  CHECK(rotated.out.empty());
+}
