@@ -53,13 +53,6 @@ seconds outage_duration() {
 // Engine in-process
 // ---------------------------------------------------------------------------
 
-actor_env::actor_env() : sys_(configure(cfg_)) {}
-
-caf::actor_system_config& actor_env::configure(caf::actor_system_config& cfg) {
-  add_engine_types(cfg);
-  return cfg;
-}
-
 std::shared_ptr<crypto::secret_bytes> outage_secret() {
   return std::make_shared<crypto::secret_bytes>(crypto::secret_bytes::copy_of(
       reinterpret_cast<const std::uint8_t*>(outage_kek_secret), sizeof outage_kek_secret - 1));
@@ -90,46 +83,6 @@ engine_config outage_config(const temp_dir& dir, const std::string& db_uri) {
   // would replace them with compressed files (its own tests cover that).
   cfg.transcode = false;
   return cfg;
-}
-
-std::unique_ptr<engine> start_engine(caf::actor_system& sys, const engine_config& cfg) {
-  auto e = engine::start(sys, cfg);
-  if (!e)
-    FAIL("engine did not start: " << e.error().code << ": " << e.error().message);
-  return std::move(*e);
-}
-
-namespace {
-
-cti_event base_event(std::int64_t seq, const std::string& type, const std::string& call_id) {
-  cti_event ev;
-  ev.type = type;
-  ev.seq = seq;
-  ev.ts_ms = event_epoch_ms + seq;
-  ev.pbx = "outage-test";
-  ev.call_id = call_id;
-  return ev;
-}
-
-}  // namespace
-
-cti_event ev_offered(std::int64_t seq, const std::string& call_id) {
-  auto ev = base_event(seq, "call_offered", call_id);
-  ev.direction = "inbound";
-  ev.from = "+15550100";
-  ev.to = "+15550199";
-  ev.queue = "support";
-  return ev;
-}
-
-cti_event ev_answered(std::int64_t seq, const std::string& call_id, const std::string& agent) {
-  auto ev = base_event(seq, "call_answered", call_id);
-  ev.agent = agent;
-  return ev;
-}
-
-cti_event ev_ended(std::int64_t seq, const std::string& call_id) {
-  return base_event(seq, "call_ended", call_id);
 }
 
 timed_reply send_cti(caf::scoped_actor& self, const caf::actor& call_manager, const cti_event& ev) {
@@ -294,6 +247,23 @@ std::unique_ptr<storage::database> open_db(const std::string& uri) {
   if (!db)
     FAIL("cannot open " << uri << ": " << db.error().message);
   return std::move(*db);
+}
+
+final_rows rows_exactly(const std::string& uri, std::size_t total) {
+  auto db = open_db(uri);
+  auto calls = db->calls();
+  auto recordings = db->recordings();
+  REQUIRE(calls.ok());
+  REQUIRE(recordings.ok());
+  REQUIRE(calls->size() == total);
+  REQUIRE(recordings->size() == total);
+  return final_rows{std::move(*calls), std::move(*recordings)};
+}
+
+std::string call_name(const char* prefix, int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s-%02d", prefix, i);
+  return buf;
 }
 
 keyring open_keys(const std::string& uri) {

@@ -31,6 +31,7 @@
 #include "actors/keyring.hpp"
 #include "messages/messages.hpp"
 #include "storage/database.hpp"
+#include "tests/actors/engine_harness.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace ccrec::test {
@@ -42,9 +43,10 @@ inline constexpr char outage_kek_secret[] = "ccrec outage test secret, not for p
 inline constexpr std::uint16_t legs_per_call = 2;
 inline constexpr std::size_t frame_bytes = 160;  // 20 ms of G.711 at 8 kHz
 inline constexpr milliseconds frame_interval{20};
-// Loopback delivers before sendto() returns; the engine's I/O thread wakes at
-// least every 10 ms. The margin for it to have read all before a call ends.
-inline constexpr milliseconds media_settle{300};
+// The margin for the engine to have read a busy pump's last packets before a
+// call ends: more than the single-call tests' media_settle, since the pump
+// keeps hundreds of calls' media flowing.
+inline constexpr milliseconds pump_settle{300};
 
 // How long the outage of the load tests lasts: 30 s as the issue states, or
 // CCREC_OUTAGE_SECONDS when set (for quick local runs).
@@ -54,16 +56,7 @@ seconds outage_duration();
 // Engine in-process
 // ---------------------------------------------------------------------------
 
-class actor_env {
- public:
-  actor_env();
-  caf::actor_system& sys() { return sys_; }
-
- private:
-  static caf::actor_system_config& configure(caf::actor_system_config& cfg);
-  caf::actor_system_config cfg_;
-  caf::actor_system sys_;
-};
+// actor_env and start_engine come from tests/actors/engine_harness.hpp.
 
 std::shared_ptr<crypto::secret_bytes> outage_secret();
 
@@ -74,12 +67,6 @@ std::pair<std::uint16_t, std::uint16_t> media_ports(std::uint16_t ports, int slo
 // Test KDF, the test secret, no CTI socket, 240 media ports, short flush and
 // probe intervals, no transcoding, the database `db_uri`.
 engine_config outage_config(const temp_dir& dir, const std::string& db_uri);
-
-std::unique_ptr<engine> start_engine(caf::actor_system& sys, const engine_config& cfg);
-
-cti_event ev_offered(std::int64_t seq, const std::string& call_id);
-cti_event ev_answered(std::int64_t seq, const std::string& call_id, const std::string& agent);
-cti_event ev_ended(std::int64_t seq, const std::string& call_id);
 
 struct timed_reply {
   cti_reply reply;
@@ -165,6 +152,17 @@ bool exactly_first(const std::vector<std::uint16_t>& seqs, std::uint32_t count);
 std::string fresh_database(const std::string& prefix);
 
 std::unique_ptr<storage::database> open_db(const std::string& uri);
+
+// Every call and recording row, read once the engine has stopped; fails the
+// test unless there are exactly `total` of each.
+struct final_rows {
+  std::vector<storage::call_row> calls;
+  std::vector<storage::recording_row> recordings;
+};
+final_rows rows_exactly(const std::string& uri, std::size_t total);
+
+// "prefix-07": call ids that sort in the order the calls were made.
+std::string call_name(const char* prefix, int i);
 keyring open_keys(const std::string& uri);
 
 // Every master key's bytes, to search files for them.

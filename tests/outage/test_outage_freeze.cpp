@@ -34,12 +34,6 @@ constexpr milliseconds max_reply{1000};
 constexpr milliseconds max_status{1500};
 constexpr milliseconds recover_limit{60000};
 
-std::string call_name(const char* prefix, int i) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s-%02d", prefix, i);
-  return buf;
-}
-
 }  // namespace
 
 TEST_CASE("a frozen database does not stop recording, and its rows land after the thaw",
@@ -61,9 +55,9 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   milliseconds worst{0};
 
   auto start = [&](const std::string& id) {
-    auto offered = send_cti(self, cm, ev_offered(++seq, id));
+    auto offered = send_cti(self, cm, call_offered(++seq, id, "inbound", "support"));
     REQUIRE(offered.reply.ok);
-    auto answered = send_cti(self, cm, ev_answered(++seq, id, "agent-" + id));
+    auto answered = send_cti(self, cm, call_answered(++seq, id, "agent-" + id));
     REQUIRE(answered.reply.ok);
     REQUIRE(answered.reply.record);
     pump.start_call(id, answered.reply.media[0].port, answered.reply.media[1].port);
@@ -73,9 +67,9 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   auto end = [&](const std::vector<std::string>& ids) {
     for (const auto& id : ids)
       sent[id] = pump.stop_call(id)[0];
-    std::this_thread::sleep_for(media_settle);
+    std::this_thread::sleep_for(pump_settle);
     for (const auto& id : ids) {
-      auto r = send_cti(self, cm, ev_ended(++seq, id));
+      auto r = send_cti(self, cm, call_event(++seq, "call_ended", id));
       REQUIRE(r.reply.ok);
       worst = std::max(worst, r.took);
     }
@@ -136,20 +130,14 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   eng->stop();
   eng.reset();
 
-  auto db = open_db(uri);
-  auto call_rows = db->calls();
-  auto rec_rows = db->recordings();
-  REQUIRE(call_rows.ok());
-  REQUIRE(rec_rows.ok());
   const std::size_t total = calls_before + started_during;
-  REQUIRE(call_rows->size() == total);
-  REQUIRE(rec_rows->size() == total);
-  for (const auto& c : *call_rows)
+  auto rows = rows_exactly(uri, total);
+  for (const auto& c : rows.calls)
     CHECK(c.state == "ended");
 
   auto ring = open_keys(uri);
   std::set<std::string> seen;
-  for (const auto& r : *rec_rows) {
+  for (const auto& r : rows.recordings) {
     INFO("recording " << r.id << " of call " << r.call_id);
     seen.insert(r.call_id);
     CHECK(recording_of.at(r.call_id) == r.id);

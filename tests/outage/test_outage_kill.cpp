@@ -31,12 +31,6 @@ constexpr milliseconds state_limit{20000};
 constexpr milliseconds seal_margin{1500};
 constexpr int exit_killed = 128 + SIGKILL;
 
-std::string call_name(const char* prefix, int i) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s-%02d", prefix, i);
-  return buf;
-}
-
 std::string endpoint_from(const std::string& ready_file) {
   auto text = read_file(ready_file);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
@@ -103,7 +97,7 @@ TEST_CASE("an engine killed during an outage replays its journal and marks what 
   std::map<std::string, std::uint32_t> sent;
   for (int i = 0; i < ended_during; ++i)
     sent[first[i]] = pump.stop_call(first[i])[0];
-  std::this_thread::sleep_for(media_settle);
+  std::this_thread::sleep_for(pump_settle);
   for (int i = 0; i < ended_during; ++i)
     REQUIRE(cti.ended(first[i]).value("ok", false));
   std::vector<std::string> second;
@@ -163,16 +157,10 @@ TEST_CASE("an engine killed during an outage replays its journal and marks what 
   REQUIRE(engine->wait_exit(seconds{30}) == 0);
 
   // One row per call and per recording; the kill's victims interrupted.
-  auto db = open_db(uri);
-  auto call_rows = db->calls();
-  auto rec_rows = db->recordings();
-  REQUIRE(call_rows.ok());
-  REQUIRE(rec_rows.ok());
   const std::size_t total = calls_before + started_during;
-  REQUIRE(call_rows->size() == total);
-  REQUIRE(rec_rows->size() == total);
+  auto rows = rows_exactly(uri, total);
   std::set<std::string> ended(first.begin(), first.begin() + ended_during);
-  for (const auto& c : *call_rows)
+  for (const auto& c : rows.calls)
     CHECK(c.state == (ended.count(c.call_id) ? "ended" : "answered"));
 
   auto ring = open_keys(uri);
@@ -181,7 +169,7 @@ TEST_CASE("an engine killed during an outage replays its journal and marks what 
   std::string an_interrupted_call;
   std::string an_interrupted_file;
   std::string a_complete_file;
-  for (const auto& r : *rec_rows) {
+  for (const auto& r : rows.recordings) {
     INFO("recording " << r.id << " of call " << r.call_id << ": " << r.status);
     CHECK(recording_of.at(r.call_id) == r.id);
     auto path = data_dir + "/recordings/" + r.path;

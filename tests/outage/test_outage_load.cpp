@@ -27,12 +27,6 @@ constexpr milliseconds max_reply{1000};
 constexpr milliseconds detect_limit{10000};
 constexpr milliseconds recover_limit{60000};
 
-std::string call_name(const char* prefix, int i) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s-%02d", prefix, i);
-  return buf;
-}
-
 // Starts, ends and tracks calls against an in-process engine.
 struct call_driver {
   call_driver(caf::scoped_actor& s, caf::actor c, rtp_pump& p)
@@ -47,9 +41,9 @@ struct call_driver {
   milliseconds worst{0};
 
   void start(const std::string& id) {
-    auto offered = send_cti(self, cm, ev_offered(++seq, id));
+    auto offered = send_cti(self, cm, call_offered(++seq, id, "inbound", "support"));
     REQUIRE(offered.reply.ok);
-    auto answered = send_cti(self, cm, ev_answered(++seq, id, "agent-" + id));
+    auto answered = send_cti(self, cm, call_answered(++seq, id, "agent-" + id));
     INFO(answered.reply.error << ": " << answered.reply.message);
     REQUIRE(answered.reply.ok);
     REQUIRE(answered.reply.record);
@@ -62,9 +56,9 @@ struct call_driver {
   void end(const std::vector<std::string>& ids) {
     for (const auto& id : ids)
       sent[id] = pump.stop_call(id)[0];
-    std::this_thread::sleep_for(media_settle);
+    std::this_thread::sleep_for(pump_settle);
     for (const auto& id : ids) {
-      auto r = send_cti(self, cm, ev_ended(++seq, id));
+      auto r = send_cti(self, cm, call_event(++seq, "call_ended", id));
       REQUIRE(r.reply.ok);
       worst = std::max(worst, r.took);
     }
@@ -157,16 +151,10 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
   eng.reset();
 
   // Exactly one row per call and per recording: none missing, none twice.
-  auto db = open_db(uri);
-  auto call_rows = db->calls();
-  auto rec_rows = db->recordings();
-  REQUIRE(call_rows.ok());
-  REQUIRE(rec_rows.ok());
   const std::size_t total = calls_before + started_during;
-  REQUIRE(call_rows->size() == total);
-  REQUIRE(rec_rows->size() == total);
+  auto rows = rows_exactly(uri, total);
   std::set<std::string> call_ids;
-  for (const auto& c : *call_rows) {
+  for (const auto& c : rows.calls) {
     call_ids.insert(c.call_id);
     CHECK(c.state == "ended");
     CHECK(c.decision == "recorded");
@@ -175,7 +163,7 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
 
   auto ring = open_keys(uri);
   std::set<std::string> recorded_calls;
-  for (const auto& r : *rec_rows) {
+  for (const auto& r : rows.recordings) {
     INFO("recording " << r.id << " of call " << r.call_id);
     recorded_calls.insert(r.call_id);
     REQUIRE(calls.recording_of.count(r.call_id) == 1);
