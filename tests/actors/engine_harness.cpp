@@ -111,6 +111,13 @@ std::unique_ptr<engine> start_engine(caf::actor_system& sys, const engine_config
   return std::move(*e);
 }
 
+running_engine::running_engine(const engine_config& config)
+    : cfg(config),
+      eng(start_engine(env.sys(), cfg)),
+      self(env.sys()),
+      events(env.sys()),
+      cm(eng->call_manager()) {}
+
 // ---------------------------------------------------------------------------
 // CTI events
 // ---------------------------------------------------------------------------

@@ -60,6 +60,21 @@ std::shared_ptr<crypto::secret_bytes> test_secret();
 // Starts an engine or fails the test with the reason.
 std::unique_ptr<engine> start_engine(caf::actor_system& sys, const engine_config& cfg);
 
+// One test engine running on `cfg`, with a scoped actor to talk to it and
+// its call manager: the setup most engine tests open with. `events`
+// receives the engine's recording events once subscribe_events() ran.
+struct running_engine {
+  explicit running_engine(const engine_config& config);
+  void subscribe_events() { eng->subscribe(events); }
+
+  engine_config cfg;
+  actor_env env;  // before the engine and actors, so that it outlives them
+  std::unique_ptr<engine> eng;
+  caf::scoped_actor self;
+  caf::scoped_actor events;
+  caf::actor cm;  // the call manager
+};
+
 // CTI events as a PBX adapter would send them (already decoded).
 cti_event agent_login(std::int64_t seq, const std::string& agent);
 cti_event call_offered(std::int64_t seq, const std::string& call_id,

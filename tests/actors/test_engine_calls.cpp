@@ -91,22 +91,18 @@ void require_no_orphans(const engine_config& cfg) {
 TEST_CASE("a recorded call: RTP in, encrypted file out, exact audio back", "[engine]") {
   temp_dir dir;
   auto cfg = test_config(dir);
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  caf::scoped_actor events{env.sys()};
-  eng->subscribe(events);
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
+  run.subscribe_events();
 
-  auto login = send_event(self, cm, agent_login(1, "a1"));
+  auto login = send_event(run.self, run.cm, agent_login(1, "a1"));
   CHECK(login.ok);
   CHECK(login.seq == 1);
   CHECK_FALSE(login.record);
-  auto offered = send_event(self, cm, call_offered(2, "call-1", "inbound", "sales"));
+  auto offered = send_event(run.self, run.cm, call_offered(2, "call-1", "inbound", "sales"));
   CHECK(offered.ok);
   CHECK_FALSE(offered.record);
 
-  auto answered = send_event(self, cm, call_answered(3, "call-1", "a1"));
+  auto answered = send_event(run.self, run.cm, call_answered(3, "call-1", "a1"));
   REQUIRE(answered.ok);
   CHECK(answered.seq == 3);
   REQUIRE(answered.record);
@@ -135,7 +131,7 @@ TEST_CASE("a recorded call: RTP in, encrypted file out, exact audio back", "[eng
     udp.send(agent->port, agent_rtp(k));
   std::this_thread::sleep_for(media_settle);
 
-  auto ended = send_event(self, cm, call_event(4, "call_ended", "call-1"));
+  auto ended = send_event(run.self, run.cm, call_event(4, "call_ended", "call-1"));
   CHECK(ended.ok);
   CHECK_FALSE(ended.record);
 
@@ -185,7 +181,7 @@ TEST_CASE("a recorded call: RTP in, encrypted file out, exact audio back", "[eng
   require_channel(wav.left, caller_packets, caller_byte);
   require_channel(wav.right, agent_packets, agent_byte);
 
-  auto notes = collect_events(events, 2);
+  auto notes = collect_events(run.events, 2);
   REQUIRE(notes.size() == 2);
   CHECK(notes[0].recording_id == answered.recording_id);
   CHECK(notes[0].state == "started");
@@ -195,7 +191,7 @@ TEST_CASE("a recorded call: RTP in, encrypted file out, exact audio back", "[eng
   CHECK(notes[1].call_id == "call-1");
   CHECK(notes[1].detail == "call_ended");
 
-  auto status = eng->status();
+  auto status = run.eng->status();
   CHECK(status.cti_events == 4);
   CHECK(status.cti_rejected == 0);
   CHECK(status.recordings_started == 1);
@@ -209,49 +205,46 @@ TEST_CASE("a recorded call: RTP in, encrypted file out, exact audio back", "[eng
 TEST_CASE("events that do not fit the call's state are refused and counted", "[engine]") {
   temp_dir dir;
   auto cfg = test_config(dir);
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
 
-  auto ghost = send_event(self, cm, call_answered(1, "ghost", "a1"));
+  auto ghost = send_event(run.self, run.cm, call_answered(1, "ghost", "a1"));
   CHECK_FALSE(ghost.ok);
   CHECK(ghost.seq == 1);
   CHECK(ghost.error == "unknown_call");
   CHECK(ghost.message == "call_answered: call 'ghost' is not known (no call_offered seen)");
 
-  REQUIRE(send_event(self, cm, call_offered(2, "c1")).ok);
-  auto twice = send_event(self, cm, call_offered(3, "c1"));
+  REQUIRE(send_event(run.self, run.cm, call_offered(2, "c1")).ok);
+  auto twice = send_event(run.self, run.cm, call_offered(3, "c1"));
   CHECK_FALSE(twice.ok);
   CHECK(twice.error == "bad_state");
   CHECK(twice.message == "call_offered: call 'c1' already exists");
 
-  auto pause = send_event(self, cm, recording_control(4, "c1", "pause"));
+  auto pause = send_event(run.self, run.cm, recording_control(4, "c1", "pause"));
   CHECK_FALSE(pause.ok);
   CHECK(pause.error == "bad_state");
   CHECK(pause.message == "recording_control pause: call 'c1' is not being recorded");
 
-  auto answered = send_event(self, cm, call_answered(5, "c1", "a1"));
+  auto answered = send_event(run.self, run.cm, call_answered(5, "c1", "a1"));
   REQUIRE(answered.ok);
   CHECK(answered.record);
-  auto again = send_event(self, cm, call_answered(6, "c1", "a2"));
+  auto again = send_event(run.self, run.cm, call_answered(6, "c1", "a2"));
   CHECK_FALSE(again.ok);
   CHECK(again.error == "bad_state");
   CHECK(again.message == "call_answered: call 'c1' is answered");
 
-  CHECK(send_event(self, cm, call_event(7, "call_held", "c1")).ok);
-  auto held_twice = send_event(self, cm, call_event(8, "call_held", "c1"));
+  CHECK(send_event(run.self, run.cm, call_event(7, "call_held", "c1")).ok);
+  auto held_twice = send_event(run.self, run.cm, call_event(8, "call_held", "c1"));
   CHECK_FALSE(held_twice.ok);
   CHECK(held_twice.error == "bad_state");
   CHECK(held_twice.message == "call_held: call 'c1' is held");
-  CHECK(send_event(self, cm, call_event(9, "call_retrieved", "c1")).ok);
+  CHECK(send_event(run.self, run.cm, call_event(9, "call_retrieved", "c1")).ok);
 
-  CHECK(send_event(self, cm, call_event(10, "call_ended", "c1")).ok);
-  auto ended_twice = send_event(self, cm, call_event(11, "call_ended", "c1"));
+  CHECK(send_event(run.self, run.cm, call_event(10, "call_ended", "c1")).ok);
+  auto ended_twice = send_event(run.self, run.cm, call_event(11, "call_ended", "c1"));
   CHECK_FALSE(ended_twice.ok);
   CHECK(ended_twice.error == "unknown_call");
 
-  auto status = eng->status();
+  auto status = run.eng->status();
   CHECK(status.cti_events == 11);
   CHECK(status.cti_rejected == 6);
   CHECK(status.recordings_started == 1);
@@ -276,19 +269,16 @@ TEST_CASE("quick start/stop leaves a final row and no orphan file", "[engine]") 
   discard.queues = {"short"};
   discard.min_seconds = 1;
   cfg.schedules = {keep, discard};
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
   auto ring = open_test_keyring(cfg.database_uri());
 
   std::int64_t seq = 0;
   for (const std::string queue : {"keep", "short"}) {
     SECTION("call_ended right after the answer is received, queue " + queue) {
-      REQUIRE(send_event(self, cm, call_offered(++seq, "q1", "inbound", queue)).ok);
-      auto answered = send_event(self, cm, call_answered(++seq, "q1", "a1"));
+      REQUIRE(send_event(run.self, run.cm, call_offered(++seq, "q1", "inbound", queue)).ok);
+      auto answered = send_event(run.self, run.cm, call_answered(++seq, "q1", "a1"));
       REQUIRE(answered.record);
-      CHECK(send_event(self, cm, call_event(++seq, "call_ended", "q1")).ok);
+      CHECK(send_event(run.self, run.cm, call_event(++seq, "call_ended", "q1")).ok);
 
       auto row = wait_final_recording(cfg.database_uri(), answered.recording_id);
       REQUIRE(row);
@@ -313,17 +303,19 @@ TEST_CASE("quick start/stop leaves a final row and no orphan file", "[engine]") 
   SECTION("call_ended sent before the answer's reply arrives") {
     // Both requests leave before either reply is read, so the stop reaches
     // the session while it is still opening its files and ports.
-    REQUIRE(send_event(self, cm, call_offered(++seq, "q2", "inbound", "keep")).ok);
-    REQUIRE(send_event(self, cm, call_offered(++seq, "q3", "inbound", "short")).ok);
+    REQUIRE(send_event(run.self, run.cm, call_offered(++seq, "q2", "inbound", "keep")).ok);
+    REQUIRE(send_event(run.self, run.cm, call_offered(++seq, "q3", "inbound", "short")).ok);
     std::vector<cti_reply> replies;
     auto collect = [&](cti_reply& r) { replies.push_back(r); };
     auto fail = [](caf::error& err) { FAIL(caf::to_string(err)); };
-    auto a2 = self->request(cm, reply_timeout, cti_atom::value, call_answered(++seq, "q2", "a1"));
-    auto e2 =
-        self->request(cm, reply_timeout, cti_atom::value, call_event(++seq, "call_ended", "q2"));
-    auto a3 = self->request(cm, reply_timeout, cti_atom::value, call_answered(++seq, "q3", "a2"));
-    auto e3 =
-        self->request(cm, reply_timeout, cti_atom::value, call_event(++seq, "call_ended", "q3"));
+    auto a2 =
+        run.self->request(run.cm, reply_timeout, cti_atom::value, call_answered(++seq, "q2", "a1"));
+    auto e2 = run.self->request(run.cm, reply_timeout, cti_atom::value,
+                                call_event(++seq, "call_ended", "q2"));
+    auto a3 =
+        run.self->request(run.cm, reply_timeout, cti_atom::value, call_answered(++seq, "q3", "a2"));
+    auto e3 = run.self->request(run.cm, reply_timeout, cti_atom::value,
+                                call_event(++seq, "call_ended", "q3"));
     a2.receive(collect, fail);
     e2.receive(collect, fail);
     a3.receive(collect, fail);
@@ -346,7 +338,7 @@ TEST_CASE("quick start/stop leaves a final row and no orphan file", "[engine]") 
     CHECK_FALSE(std::filesystem::exists(cfg.recordings_dir() + "/" + dropped->path));
     require_no_orphans(cfg);
 
-    auto status = eng->status();
+    auto status = run.eng->status();
     CHECK(status.active_calls == 0);
     CHECK(status.recordings_started == 2);
   }
@@ -404,13 +396,10 @@ TEST_CASE("a screen schedule records the agent's screen as its own file", "[engi
   screens.screen = true;
   screens.retention_days = 30;
   cfg.schedules = {screens};
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
 
-  REQUIRE(send_event(self, cm, call_offered(1, "screen-call")).ok);
-  auto answered = send_event(self, cm, call_answered(2, "screen-call", "a1"));
+  REQUIRE(send_event(run.self, run.cm, call_offered(1, "screen-call")).ok);
+  auto answered = send_event(run.self, run.cm, call_answered(2, "screen-call", "a1"));
   REQUIRE(answered.ok);
   REQUIRE(answered.record);
   CHECK(answered.schedule == "with-screen");
@@ -435,7 +424,7 @@ TEST_CASE("a screen schedule records the agent's screen as its own file", "[engi
   }
   udp.send(screen->port, {'J', 'U', 'N', 'K', 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13});
   std::this_thread::sleep_for(media_settle);
-  REQUIRE(send_event(self, cm, call_event(3, "call_ended", "screen-call")).ok);
+  REQUIRE(send_event(run.self, run.cm, call_event(3, "call_ended", "screen-call")).ok);
 
   auto audio = wait_final_recording(cfg.database_uri(), answered.recording_id);
   auto screen_row = wait_final_recording(cfg.database_uri(), answered.recording_id + "-screen");
@@ -530,17 +519,14 @@ TEST_CASE("no free media port for a screen recording leaves no orphan file", "[e
   screens.name = "with-screen";
   screens.screen = true;
   cfg.schedules = {screens};
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
 
-  REQUIRE(send_event(self, cm, call_offered(1, "first")).ok);
-  REQUIRE(send_event(self, cm, call_answered(2, "first", "a1")).record);
-  REQUIRE(send_event(self, cm, call_offered(3, "second")).ok);
-  auto second = send_event(self, cm, call_answered(4, "second", "a2"));
+  REQUIRE(send_event(run.self, run.cm, call_offered(1, "first")).ok);
+  REQUIRE(send_event(run.self, run.cm, call_answered(2, "first", "a1")).record);
+  REQUIRE(send_event(run.self, run.cm, call_offered(3, "second")).ok);
+  auto second = send_event(run.self, run.cm, call_answered(4, "second", "a2"));
   CHECK(second.error == "busy");
-  eng->stop();
+  run.eng->stop();
 
   for (const auto& row : recording_rows(cfg.database_uri())) {
     INFO(row.id);
@@ -558,26 +544,22 @@ TEST_CASE("recording_control starts, pauses, resumes and stops a recording", "[e
   supervisor.agents = {"a1"};
   supervisor.retention_days = 7;
   cfg.schedules = {supervisor};
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  caf::scoped_actor events{env.sys()};
-  eng->subscribe(events);
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
+  run.subscribe_events();
 
-  REQUIRE(send_event(self, cm, call_offered(1, "od-1")).ok);
-  auto answered = send_event(self, cm, call_answered(2, "od-1", "a1"));
+  REQUIRE(send_event(run.self, run.cm, call_offered(1, "od-1")).ok);
+  auto answered = send_event(run.self, run.cm, call_answered(2, "od-1", "a1"));
   REQUIRE(answered.ok);
   CHECK_FALSE(answered.record);
   CHECK(answered.media.empty());
 
-  auto started = send_event(self, cm, recording_control(3, "od-1", "start"));
+  auto started = send_event(run.self, run.cm, recording_control(3, "od-1", "start"));
   REQUIRE(started.ok);
   REQUIRE(started.record);
   CHECK(started.schedule == "supervisor");
   auto caller = endpoint_named(started, "caller");
   REQUIRE(caller);
-  auto again = send_event(self, cm, recording_control(4, "od-1", "start"));
+  auto again = send_event(run.self, run.cm, recording_control(4, "od-1", "start"));
   // Already recording: the answer names the running recording and its
   // ports again; no second recording starts.
   CHECK(again.ok);
@@ -594,13 +576,13 @@ TEST_CASE("recording_control starts, pauses, resumes and stops a recording", "[e
     std::this_thread::sleep_for(media_settle);
   };
   send_range(0, 5);
-  REQUIRE(send_event(self, cm, recording_control(5, "od-1", "pause")).ok);
+  REQUIRE(send_event(run.self, run.cm, recording_control(5, "od-1", "pause")).ok);
   std::this_thread::sleep_for(media_settle);
   send_range(5, 10);
-  REQUIRE(send_event(self, cm, recording_control(6, "od-1", "resume")).ok);
+  REQUIRE(send_event(run.self, run.cm, recording_control(6, "od-1", "resume")).ok);
   std::this_thread::sleep_for(media_settle);
   send_range(10, 15);
-  REQUIRE(send_event(self, cm, recording_control(7, "od-1", "stop")).ok);
+  REQUIRE(send_event(run.self, run.cm, recording_control(7, "od-1", "stop")).ok);
 
   auto row = wait_final_recording(cfg.database_uri(), started.recording_id);
   REQUIRE(row);
@@ -630,15 +612,15 @@ TEST_CASE("recording_control starts, pauses, resumes and stops a recording", "[e
   CHECK(first_bytes == expected);
 
   // The call goes on unrecorded; controls now find nothing to control.
-  auto late_pause = send_event(self, cm, recording_control(8, "od-1", "pause"));
+  auto late_pause = send_event(run.self, run.cm, recording_control(8, "od-1", "pause"));
   CHECK(late_pause.error == "bad_state");
-  CHECK(send_event(self, cm, call_event(9, "call_ended", "od-1")).ok);
+  CHECK(send_event(run.self, run.cm, call_event(9, "call_ended", "od-1")).ok);
   auto call = call_row(cfg.database_uri(), "od-1");
   REQUIRE(call);
   CHECK(call->decision == "recorded");
   CHECK(call->schedule == "supervisor");
 
-  auto notes = collect_events(events, 2);
+  auto notes = collect_events(run.events, 2);
   REQUIRE(notes.size() == 2);
   CHECK(notes[1].state == "stopped");
   CHECK(notes[1].detail == "stopped_on_demand");
@@ -651,23 +633,20 @@ TEST_CASE("a call no schedule wants is not recorded", "[engine]") {
   sales.name = "sales-only";
   sales.queues = {"sales"};
   cfg.schedules = {sales};
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
 
-  REQUIRE(send_event(self, cm, call_offered(1, "n1", "outbound", "support")).ok);
-  auto answered = send_event(self, cm, call_answered(2, "n1", "a1"));
+  REQUIRE(send_event(run.self, run.cm, call_offered(1, "n1", "outbound", "support")).ok);
+  auto answered = send_event(run.self, run.cm, call_answered(2, "n1", "a1"));
   CHECK(answered.ok);
   CHECK_FALSE(answered.record);
   CHECK(answered.recording_id.empty());
   CHECK(answered.media.empty());
   auto transfer = call_event(3, "call_transferred", "n1");
   transfer.agent = "a2";
-  CHECK(send_event(self, cm, transfer).ok);
-  REQUIRE(send_event(self, cm, call_event(4, "call_ended", "n1")).ok);
+  CHECK(send_event(run.self, run.cm, transfer).ok);
+  REQUIRE(send_event(run.self, run.cm, call_event(4, "call_ended", "n1")).ok);
 
-  eng->stop();
+  run.eng->stop();
   auto call = call_row(cfg.database_uri(), "n1");
   REQUIRE(call);
   CHECK(call->decision == "not_recorded");
@@ -687,18 +666,14 @@ TEST_CASE("a schedule's maximum length stops the recording, not the call", "[eng
   capped.name = "capped";
   capped.max_seconds = 1;
   cfg.schedules = {capped};
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  caf::scoped_actor events{env.sys()};
-  eng->subscribe(events);
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
+  run.subscribe_events();
 
-  REQUIRE(send_event(self, cm, call_offered(1, "cap-1")).ok);
-  auto answered = send_event(self, cm, call_answered(2, "cap-1", "a1"));
+  REQUIRE(send_event(run.self, run.cm, call_offered(1, "cap-1")).ok);
+  auto answered = send_event(run.self, run.cm, call_answered(2, "cap-1", "a1"));
   REQUIRE(answered.record);
 
-  auto notes = collect_events(events, 2);
+  auto notes = collect_events(run.events, 2);
   REQUIRE(notes.size() == 2);
   CHECK(notes[0].state == "started");
   CHECK(notes[1].state == "stopped");
@@ -708,9 +683,9 @@ TEST_CASE("a schedule's maximum length stops the recording, not the call", "[eng
   CHECK(row->status == "complete");
   CHECK(row->ended_ms - row->started_ms >= 1000);
 
-  CHECK(eng->status().active_calls == 1);
-  CHECK(send_event(self, cm, call_event(3, "call_ended", "cap-1")).ok);
-  CHECK(eng->status().active_calls == 0);
+  CHECK(run.eng->status().active_calls == 1);
+  CHECK(send_event(run.self, run.cm, call_event(3, "call_ended", "cap-1")).ok);
+  CHECK(run.eng->status().active_calls == 0);
 }
 
 TEST_CASE("an on-demand start before the answer is the call's one recording", "[engine]") {
