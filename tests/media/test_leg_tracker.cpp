@@ -12,6 +12,8 @@ namespace {
 constexpr std::int64_t ms = 1'000'000;
 constexpr std::int64_t start = 5'000 * ms;  // recording start on the test clock
 constexpr std::size_t frame_bytes = 160;    // 20 ms of G.711
+constexpr std::uint32_t samples_per_frame = 160;
+constexpr std::int64_t frame_ns = 20 * ms;
 
 struct emitted {
   std::uint64_t offset;
@@ -45,6 +47,15 @@ class harness {
     tracker_.push(p, arrival, sink_);
     // The tracker must have copied what it holds: scribble over the buffer.
     payload_.assign(size, 0xEE);
+  }
+  // `n` packets of a steady stream, one per 20 ms: sequence number,
+  // timestamp and arrival advance together from the first packet's; the
+  // tags count from 0.
+  void push_steady(int n, std::uint16_t seq0, std::uint32_t ts0, std::int64_t arrival0,
+                   std::uint32_t ssrc = 0x1111) {
+    for (int k = 0; k < n; ++k)
+      push(static_cast<std::uint16_t>(seq0 + k), ts0 + samples_per_frame * k,
+           arrival0 + k * frame_ns, static_cast<std::uint8_t>(k), ssrc);
   }
   void poll(std::int64_t now) { tracker_.poll(now, sink_); }
   void flush() { tracker_.flush(sink_); }
@@ -190,10 +201,7 @@ TEST_CASE("a packet from before the wrap, reordered after it, lands right", "[le
 TEST_CASE("timestamp wrap past 2^32 is continuous", "[leg_tracker]") {
   harness h;
   const std::uint32_t ts0 = 0xFFFFFFFFu - 400;  // wraps between packets 2 and 3
-  for (int k = 0; k < 6; ++k) {
-    h.push(static_cast<std::uint16_t>(7 + k), ts0 + 160u * k, start + 100 * ms + k * 20 * ms,
-           static_cast<std::uint8_t>(k));
-  }
+  h.push_steady(6, 7, ts0, start + 100 * ms);
   CHECK(offsets(h.out) == std::vector<std::uint64_t>{800, 960, 1120, 1280, 1440, 1600});
   CHECK(h.counters().ts_jumps == 0);
   CHECK(h.counters().packets == 6);
@@ -201,10 +209,7 @@ TEST_CASE("timestamp wrap past 2^32 is continuous", "[leg_tracker]") {
 
 TEST_CASE("SSRC change re-anchors on arrival time", "[leg_tracker]") {
   harness h;
-  for (int k = 0; k < 10; ++k) {
-    h.push(static_cast<std::uint16_t>(500 + k), 90000 + 160u * k, start + k * 20 * ms,
-           static_cast<std::uint8_t>(k), 0xAAAA);
-  }
+  h.push_steady(10, 500, 90000, start, 0xAAAA);
   // The new source starts 250 ms in, with unrelated numbers.
   h.push(40000, 123456789, start + 250 * ms, 100, 0xBBBB, pt_pcma);
   h.push(40001, 123456789 + 160, start + 270 * ms, 101, 0xBBBB, pt_pcma);
@@ -251,10 +256,7 @@ TEST_CASE("new SSRC arriving early never overlaps emitted audio", "[leg_tracker]
 
 TEST_CASE("timestamp jump forward by 10 s re-anchors on arrival", "[leg_tracker]") {
   harness h;
-  for (int k = 0; k < 10; ++k) {
-    h.push(static_cast<std::uint16_t>(k), 160u * k, start + 100 * ms + k * 20 * ms,
-           static_cast<std::uint8_t>(k));
-  }
+  h.push_steady(10, 0, 0, start + 100 * ms);
   // Last packet arrived at 280 ms (offset 2240 by arrival, 2240 by ts). The
   // next arrives 25 ms later but claims to be 10 s further on.
   const std::uint32_t jumped = 160u * 10 + 80000;
@@ -281,10 +283,7 @@ TEST_CASE("forward jump within max_ts_jump_ms keeps the timestamps", "[leg_track
 
 TEST_CASE("backwards jump re-anchors without going back in time", "[leg_tracker]") {
   harness h;
-  for (int k = 0; k < 10; ++k) {
-    h.push(static_cast<std::uint16_t>(k), 50000 + 160u * k, start + k * 20 * ms,
-           static_cast<std::uint8_t>(k));
-  }
+  h.push_steady(10, 0, 50000, start);
   // Emitted audio ends at 1600. The sender resets its clock; its next packet
   // arrives a little early (195 ms = 1560 by arrival): clamped to 1600.
   h.push(10, 100, start + 195 * ms, 10);
@@ -309,10 +308,7 @@ TEST_CASE("backwards jump arriving later is placed by arrival", "[leg_tracker]")
 
 TEST_CASE("hold: 5 s without packets leaves a gap of exactly 40000 samples", "[leg_tracker]") {
   harness h;
-  for (int k = 0; k < 10; ++k) {
-    h.push(static_cast<std::uint16_t>(k), 160u * k, start + k * 20 * ms,
-           static_cast<std::uint8_t>(k));
-  }
+  h.push_steady(10, 0, 0, start);
   const std::uint64_t end_before = h.out.back().offset + h.out.back().size;
   REQUIRE(end_before == 1600);
   // The sender's clock ran on through the hold: ts advanced by 40000 more.
