@@ -12,6 +12,7 @@
 #include <fstream>
 #include <optional>
 
+#include "common/file_ops.hpp"
 #include "crypto/secret.hpp"
 
 namespace ccrec::audio {
@@ -35,9 +36,7 @@ constexpr std::size_t ccenx_frame_bytes = 5;  // chunk length (4) + flags (1)
 constexpr std::size_t ccenx_tag_bytes = 16;
 constexpr std::uint8_t ccenx_final_flag = 0x01;
 
-error io_error(const std::string& what, const std::string& path) {
-  return make_error("io", what + " " + path + ": " + std::strerror(errno));
-}
+using file_ops::io_error;
 
 std::uint32_t be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |

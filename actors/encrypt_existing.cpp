@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "actors/audio_codec.hpp"
+#include "common/file_ops.hpp"
 #include "crypto/ccenx.hpp"
 #include "crypto/secret.hpp"
 
@@ -24,20 +25,7 @@ namespace {
 constexpr std::size_t block_bytes = 64 * 1024;
 using digest = std::array<std::uint8_t, crypto_generichash_BYTES>;
 
-error io_error(const std::string& what, const std::string& path) {
-  return make_error("io", what + " " + path + ": " + std::strerror(errno));
-}
-
-result<void> sync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return io_error("cannot open directory", dir.string());
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0)
-    return io_error("cannot sync directory", dir.string());
-  return {};
-}
+using file_ops::io_error;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
@@ -224,8 +212,8 @@ result<std::size_t> encrypt_one(storage::database* db, const transcode_keys& key
                                 const encrypt_existing_options& opts, const candidate& c,
                                 std::uint64_t& bytes) {
   const std::string tmp = c.path + encrypt_temp_suffix;
-  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
-    return io_error("cannot remove", tmp);
+  if (auto ok = file_ops::remove_file(tmp); !ok)
+    return ok.error();
   auto before = identity_of(c.path);
   if (!before)
     return before.error();
@@ -251,7 +239,7 @@ result<std::size_t> encrypt_one(storage::database* db, const transcode_keys& key
   }
   if (std::rename(tmp.c_str(), c.path.c_str()) != 0)
     return io_error("cannot rename " + tmp + " over", c.path);
-  if (auto ok = sync_dir(fs::path{c.path}.parent_path()); !ok)
+  if (auto ok = file_ops::sync_dir(fs::path{c.path}.parent_path()); !ok)
     return ok.error();
   bytes += sealed->bytes;
   step_done(opts, c.path, encrypt_step::renamed);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/file_ops.hpp"
 #include "crypto/secret.hpp"
 
 namespace ccrec {
@@ -17,9 +18,7 @@ namespace {
 
 constexpr std::size_t copy_bytes = 64 * 1024;
 
-error io_error(const std::string& what, const std::string& path) {
-  return make_error("io", what + " " + path + ": " + std::strerror(errno));
-}
+using file_ops::io_error;
 
 struct opened_file {
   std::unique_ptr<audio::byte_source> src;

@@ -19,6 +19,7 @@
 #include "actors/db_worker.hpp"
 #include "actors/errors.hpp"
 #include "actors/pcm_timeline.hpp"
+#include "common/file_ops.hpp"
 #include "crypto/ccenx.hpp"
 #include "media/raw_format.hpp"
 #include "messages/messages.hpp"
@@ -40,27 +41,9 @@ constexpr std::uint16_t wav_bits = 16;
 constexpr int max_note_attempts = 100;
 constexpr auto key_request_timeout = std::chrono::seconds{5};
 
-error io_error(const std::string& what, const std::string& path) {
-  return make_error("io", what + " " + path + ": " + std::strerror(errno));
-}
-
-// Makes a rename or unlink in `dir` durable.
-result<void> sync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return io_error("cannot open directory", dir.string());
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0)
-    return io_error("cannot sync directory", dir.string());
-  return {};
-}
-
-result<void> remove_file(const fs::path& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    return io_error("cannot remove", path.string());
-  return {};
-}
+using file_ops::io_error;
+using file_ops::remove_file;
+using file_ops::sync_dir;
 
 std::uint16_t le16(const std::uint8_t* p) {
   return static_cast<std::uint16_t>(p[0] | (p[1] << 8));

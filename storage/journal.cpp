@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/file_ops.hpp"
+
 namespace ccrec::storage {
 
 namespace {
@@ -154,15 +156,13 @@ result<void> write_all(int fd, const std::string& bytes, const std::string& path
   return {};
 }
 
-// A rename is durable only once its directory is synced.
+// A rename is durable only once its directory is synced. The shared step
+// words its failure as "cannot ... <dir>: <why>"; the journal's errors carry
+// their own code and prefix.
 result<void> sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return io_error("open directory", dir);
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0)
-    return io_error("sync directory", dir);
+  auto ok = file_ops::sync_dir(dir);
+  if (!ok)
+    return make_error("journal_io", "journal: " + ok.error().message);
   return {};
 }
 
