@@ -19,6 +19,7 @@
 #include "actors/keyring.hpp"
 #include "actors/media_receiver.hpp"
 #include "actors/metadata_writer.hpp"
+#include "actors/row_conversion.hpp"
 #include "actors/startup_policy.hpp"
 #include "actors/transcoder.hpp"
 #include "crypto/ccenx.hpp"
@@ -127,25 +128,6 @@ result<std::unique_ptr<storage::database>> gate_startup(const engine_config& cfg
   if (!db)
     return std::unique_ptr<storage::database>{};
   return std::move(*db);
-}
-
-recording_info to_info(const storage::recording_row& r) {
-  recording_info x;
-  x.id = r.id;
-  x.call_id = r.call_id;
-  x.kind = r.kind;
-  x.path = r.path;
-  x.key_id = r.key_id;
-  x.encryption = r.encryption;
-  x.schedule = r.schedule;
-  x.agent = r.agent;
-  x.started_ms = r.started_ms;
-  x.ended_ms = r.ended_ms;
-  x.status = r.status;
-  x.bytes = r.bytes;
-  x.packets = r.packets;
-  x.retention_days = r.retention_days;
-  return x;
 }
 
 std::optional<std::int64_t> last_write_ms(const std::string& path) {

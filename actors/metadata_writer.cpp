@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/db_worker.hpp"
+#include "actors/row_conversion.hpp"
 #include "storage/database.hpp"
 
 namespace ccrec {
@@ -25,42 +26,6 @@ constexpr std::size_t max_stuck_writes = 4;
 constexpr std::size_t max_batch_rows = 64;
 constexpr std::uint64_t compact_threshold_bytes = 64 * 1024;
 constexpr int journal_format_version = 1;
-
-storage::call_row to_row(const call_info& c) {
-  storage::call_row r;
-  r.call_id = c.call_id;
-  r.direction = c.direction;
-  r.from_number = c.from_number;
-  r.to_number = c.to_number;
-  r.agent = c.agent;
-  r.queue = c.queue;
-  r.offered_ms = c.offered_ms;
-  r.answered_ms = c.answered_ms;
-  r.ended_ms = c.ended_ms;
-  r.state = c.state;
-  r.decision = c.decision;
-  r.schedule = c.schedule;
-  return r;
-}
-
-storage::recording_row to_row(const recording_info& x) {
-  storage::recording_row r;
-  r.id = x.id;
-  r.call_id = x.call_id;
-  r.kind = x.kind;
-  r.path = x.path;
-  r.key_id = x.key_id;
-  r.encryption = x.encryption;
-  r.schedule = x.schedule;
-  r.agent = x.agent;
-  r.started_ms = x.started_ms;
-  r.ended_ms = x.ended_ms;
-  r.status = x.status;
-  r.bytes = x.bytes;
-  r.packets = x.packets;
-  r.retention_days = x.retention_days;
-  return r;
-}
 
 result<void> upsert(storage::database& db, const metadata_row& row) {
   if (auto c = std::get_if<call_info>(&row))
@@ -393,41 +358,21 @@ caf::behavior metadata_writer(caf::event_based_actor* self, metadata_writer_args
 // Journal payloads
 // ---------------------------------------------------------------------------
 
+// A journal entry is a JSON object of the row's fields, by their names, plus
+// "v" (the format version) and "type". Reading one, a missing or mistyped
+// field throws, and decode_metadata turns that into an error.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(call_info, call_id, direction, from_number, to_number, agent,
+                                   queue, offered_ms, answered_ms, ended_ms, state, decision,
+                                   schedule)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(recording_info, id, call_id, kind, path, key_id, encryption,
+                                   schedule, agent, started_ms, ended_ms, status, bytes, packets,
+                                   retention_days)
+
 std::string encode_metadata(const metadata_row& row) {
-  nlohmann::json j;
+  auto c = std::get_if<call_info>(&row);
+  nlohmann::json j = c ? nlohmann::json(*c) : nlohmann::json(std::get<recording_info>(row));
   j["v"] = journal_format_version;
-  if (auto c = std::get_if<call_info>(&row)) {
-    j["type"] = "call";
-    j["call_id"] = c->call_id;
-    j["direction"] = c->direction;
-    j["from_number"] = c->from_number;
-    j["to_number"] = c->to_number;
-    j["agent"] = c->agent;
-    j["queue"] = c->queue;
-    j["offered_ms"] = c->offered_ms;
-    j["answered_ms"] = c->answered_ms;
-    j["ended_ms"] = c->ended_ms;
-    j["state"] = c->state;
-    j["decision"] = c->decision;
-    j["schedule"] = c->schedule;
-    return j.dump();
-  }
-  const auto& r = std::get<recording_info>(row);
-  j["type"] = "recording";
-  j["id"] = r.id;
-  j["call_id"] = r.call_id;
-  j["kind"] = r.kind;
-  j["path"] = r.path;
-  j["key_id"] = r.key_id;
-  j["encryption"] = r.encryption;
-  j["schedule"] = r.schedule;
-  j["agent"] = r.agent;
-  j["started_ms"] = r.started_ms;
-  j["ended_ms"] = r.ended_ms;
-  j["status"] = r.status;
-  j["bytes"] = r.bytes;
-  j["packets"] = r.packets;
-  j["retention_days"] = r.retention_days;
+  j["type"] = c ? "call" : "recording";
   return j.dump();
 }
 
@@ -438,40 +383,11 @@ result<metadata_row> decode_metadata(const std::string& payload) {
       return make_error("journal_bad_entry",
                         "journal entry version " + j.at("v").dump() + " is not supported");
     auto type = j.at("type").get<std::string>();
-    if (type == "call") {
-      call_info c;
-      c.call_id = j.at("call_id").get<std::string>();
-      c.direction = j.at("direction").get<std::string>();
-      c.from_number = j.at("from_number").get<std::string>();
-      c.to_number = j.at("to_number").get<std::string>();
-      c.agent = j.at("agent").get<std::string>();
-      c.queue = j.at("queue").get<std::string>();
-      c.offered_ms = j.at("offered_ms").get<std::int64_t>();
-      c.answered_ms = j.at("answered_ms").get<std::int64_t>();
-      c.ended_ms = j.at("ended_ms").get<std::int64_t>();
-      c.state = j.at("state").get<std::string>();
-      c.decision = j.at("decision").get<std::string>();
-      c.schedule = j.at("schedule").get<std::string>();
-      return metadata_row{std::move(c)};
-    }
+    if (type == "call")
+      return metadata_row{j.get<call_info>()};
     if (type != "recording")
       return make_error("journal_bad_entry", "journal entry of unknown type '" + type + "'");
-    recording_info r;
-    r.id = j.at("id").get<std::string>();
-    r.call_id = j.at("call_id").get<std::string>();
-    r.kind = j.at("kind").get<std::string>();
-    r.path = j.at("path").get<std::string>();
-    r.key_id = j.at("key_id").get<std::int64_t>();
-    r.encryption = j.at("encryption").get<std::string>();
-    r.schedule = j.at("schedule").get<std::string>();
-    r.agent = j.at("agent").get<std::string>();
-    r.started_ms = j.at("started_ms").get<std::int64_t>();
-    r.ended_ms = j.at("ended_ms").get<std::int64_t>();
-    r.status = j.at("status").get<std::string>();
-    r.bytes = j.at("bytes").get<std::int64_t>();
-    r.packets = j.at("packets").get<std::int64_t>();
-    r.retention_days = j.at("retention_days").get<std::int64_t>();
-    return metadata_row{std::move(r)};
+    return metadata_row{j.get<recording_info>()};
   } catch (const nlohmann::json::exception& e) {
     return make_error("journal_bad_entry",
                       std::string{"journal entry is not a metadata row: "} + e.what());
