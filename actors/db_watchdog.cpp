@@ -118,11 +118,7 @@ caf::behavior db_watchdog(caf::event_based_actor* self, db_watchdog_args args) {
   auto st = std::make_shared<watchdog_state>();
   st->args = std::move(args);
   st->deadline = db_step_deadline(st->args.db_uri, st->args.timeout);
-  caf::actor_addr me = self->address();
-  st->worker = std::make_unique<db_worker>(st->args.db_uri, [me](std::uint64_t id) {
-    if (auto strong = caf::actor_cast<caf::actor>(me))
-      caf::anon_send(strong, done_atom::value, id);
-  });
+  st->worker = make_db_worker(self, st->args.db_uri);
   start_probe(self, st);
 
   return {

@@ -6,6 +6,10 @@
 #include <mutex>
 #include <thread>
 
+#include <caf/all.hpp>
+
+#include "messages/messages.hpp"
+
 namespace ccrec {
 
 namespace {
@@ -179,6 +183,14 @@ std::size_t db_worker::stuck() const {
 
 std::size_t db_worker::stuck_everywhere() {
   return stuck_threads.load();
+}
+
+std::unique_ptr<db_worker> make_db_worker(caf::event_based_actor* self, std::string uri) {
+  caf::actor_addr me = self->address();
+  return std::make_unique<db_worker>(std::move(uri), [me](std::uint64_t id) {
+    if (auto strong = caf::actor_cast<caf::actor>(me))
+      caf::anon_send(strong, done_atom::value, id);
+  });
 }
 
 std::chrono::milliseconds db_step_deadline(const std::string& uri,

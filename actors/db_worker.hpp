@@ -14,8 +14,8 @@
 //
 // Threads: every member function is for the owner's thread only. The job
 // runs on the worker's thread and must touch nothing but the database it is
-// given and its own captures. on_done must be cheap and thread-safe (the
-// owner's usual choice: caf::anon_send to itself through a weak address).
+// given and its own captures. on_done must be cheap and thread-safe; an
+// actor gets one from make_db_worker, which sends to it by a weak address.
 #pragma once
 
 #include <atomic>
@@ -26,6 +26,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <caf/fwd.hpp>
 
 #include "common/result.hpp"
 #include "storage/database.hpp"
@@ -83,6 +85,11 @@ class db_worker {
   std::shared_ptr<db_job> job_;
   std::uint64_t job_id_ = 0;
 };
+
+// A worker owned by the actor `self`, which receives (done_atom, job_id)
+// when a job ends. It holds the actor by a weak address: a job that ends
+// after the actor is gone is dropped. Call from `self`'s own handlers.
+std::unique_ptr<db_worker> make_db_worker(caf::event_based_actor* self, std::string uri);
 
 // The deadline for one database step on `uri`: `timeout` for a server; for
 // SQLite (in-process, no server to hang) at least its own lock wait plus a

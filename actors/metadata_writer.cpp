@@ -312,11 +312,7 @@ caf::behavior metadata_writer(caf::event_based_actor* self, metadata_writer_args
   auto st = std::make_shared<writer_state>();
   st->args = std::move(args);
   st->deadline = db_step_deadline(st->args.db_uri, st->args.timeout);
-  caf::actor_addr me = self->address();
-  st->worker = std::make_unique<db_worker>(st->args.db_uri, [me](std::uint64_t id) {
-    if (auto strong = caf::actor_cast<caf::actor>(me))
-      caf::anon_send(strong, done_atom::value, id);
-  });
+  st->worker = make_db_worker(self, st->args.db_uri);
   load_pending(*st);
   kick(self, st);
 

@@ -764,11 +764,7 @@ caf::behavior transcoder(caf::event_based_actor* self, transcoder_args args) {
   auto st = std::make_shared<actor_state>();
   st->args = std::move(args);
   st->deadline = db_step_deadline(st->args.db_uri, st->args.timeout);
-  caf::actor_addr me = self->address();
-  st->worker = std::make_unique<db_worker>(st->args.db_uri, [me](std::uint64_t id) {
-    if (auto strong = caf::actor_cast<caf::actor>(me))
-      caf::anon_send(strong, done_atom::value, id);
-  });
+  st->worker = make_db_worker(self, st->args.db_uri);
   auto interval = std::chrono::milliseconds{st->args.interval_ms};
   self->send(self, tick_atom::value);
 
