@@ -6,6 +6,7 @@
 #include "actors/encrypt_existing.hpp"
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/output.hpp"
 #include "apps/ccrec/progress_bar.hpp"
 
 namespace ccrec::app {
@@ -42,10 +43,8 @@ void print_summary(const encrypt_existing_summary& s, bool dry_run) {
 int run_encrypt_existing(const encrypt_options_cli& opts) {
   set_log_level(opts.common.log_level);
   auto ctx = open_offline(opts.common, true);
-  if (!ctx) {
-    std::cerr << "ccrec encrypt-existing: " << ctx.error().message << "\n";
-    return exit_setup;
-  }
+  if (!ctx)
+    return print_failure("encrypt-existing", ctx.error(), exit_setup);
 
   progress_bar bar{"encrypting"};
   encrypt_existing_options eopts;
@@ -56,10 +55,8 @@ int run_encrypt_existing(const encrypt_options_cli& opts) {
                        std::uint64_t bytes_total) { bar.update(done, total, bytes, bytes_total); };
   auto summary = encrypt_existing(ctx->db.get(), keys_from_keyring(ctx->ring), eopts);
   bar.done();
-  if (!summary) {
-    std::cerr << "ccrec encrypt-existing: " << summary.error().message << "\n";
-    return exit_setup;
-  }
+  if (!summary)
+    return print_failure("encrypt-existing", summary.error(), exit_setup);
   print_summary(*summary, opts.dry_run);
   return summary->failed.empty() ? 0 : exit_some_failed;
 }

@@ -20,6 +20,7 @@
 #include "actors/keyring.hpp"
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/output.hpp"
 
 namespace ccrec::app {
 
@@ -36,15 +37,6 @@ struct keys_options {
   std::string file;
   bool json = false;
 };
-
-std::string format_time(std::int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Who, for the audit table: the operating-system user running the command.
 std::string cli_actor() {
@@ -65,16 +57,10 @@ int fail(const std::string& cmd, const error& err, int code) {
 // ---------------------------------------------------------------------------
 
 result<crypto::secret_bytes> kek_for(offline_context& ctx, const common_options& opts) {
-  if (auto ok = crypto::initialise(); !ok)
-    return ok.error();
-  auto secret = read_kek_secret(opts.kek_secret_fd);
-  if (!secret)
-    return secret.error();
-  keyring_options kopts;
-  kopts.kdf_profile = ctx.cfg.kdf_profile;
-  kopts.create_first_key = false;
-  kopts.actor = cli_actor();
-  return open_kek(*ctx.db, secret->get(), kopts);
+  auto kek = prepare_kek(ctx.cfg, opts.kek_secret_fd, cli_actor());
+  if (!kek)
+    return kek.error();
+  return open_kek(*ctx.db, kek->secret.get(), kek->options);
 }
 
 // Reads one line from the terminal with echo off, into guarded memory.
@@ -159,23 +145,22 @@ int run_list(const keys_options& opts) {
     return fail("list", keys.error(), exit_refused);
 
   if (opts.json) {
-    auto out = nlohmann::json::array();
-    for (const auto& k : *keys)
-      out.push_back({{"id", k.id},
-                     {"created_ms", k.created_ms},
-                     {"status", k.status},
-                     {"fingerprint", k.fingerprint},
-                     {"kek_provider", k.kek_provider},
-                     {"files", k.files},
-                     {"kept", k.kept}});
-    std::cout << out.dump(2) << "\n";
+    print_json(json_array(*keys, [](const auto& k) -> nlohmann::json {
+      return {{"id", k.id},
+              {"created_ms", k.created_ms},
+              {"status", k.status},
+              {"fingerprint", k.fingerprint},
+              {"kek_provider", k.kek_provider},
+              {"files", k.files},
+              {"kept", k.kept}};
+    }));
     return 0;
   }
   std::cout << std::left << std::setw(6) << "ID" << std::setw(22) << "CREATED" << std::setw(10)
             << "STATUS" << std::setw(18) << "FINGERPRINT" << std::setw(8) << "FILES"
             << "KEPT\n";
   for (const auto& k : *keys)
-    std::cout << std::setw(6) << k.id << std::setw(22) << format_time(k.created_ms) << std::setw(10)
+    std::cout << std::setw(6) << k.id << std::setw(22) << utc_time(k.created_ms) << std::setw(10)
               << k.status << std::setw(18) << k.fingerprint << std::setw(8) << k.files << k.kept
               << "\n";
   std::cout << keys->size() << " master keys\n";

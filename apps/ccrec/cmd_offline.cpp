@@ -10,6 +10,7 @@
 #include "actors/recordings.hpp"
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/output.hpp"
 
 namespace ccrec::app {
 
@@ -18,12 +19,7 @@ namespace {
 std::string format_time(std::int64_t ms) {
   if (ms == 0)
     return "-";
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return utc_time(ms);
 }
 
 std::string format_duration(std::int64_t start_ms, std::int64_t end_ms) {
@@ -59,10 +55,8 @@ struct verify_options {
 int run_verify(const verify_options& opts) {
   set_log_level(opts.common.log_level);
   auto ctx = open_offline(opts.common, true);
-  if (!ctx) {
-    std::cerr << "ccrec verify: " << ctx.error().message << "\n";
-    return 2;
-  }
+  if (!ctx)
+    return print_failure("verify", ctx.error(), 2);
 
   int failures = 0;
   for (const auto& file : opts.files) {
@@ -100,21 +94,15 @@ result<std::string> resolve_recording(offline_context& ctx, const std::string& w
 int run_play(const play_options& opts) {
   set_log_level(opts.common.log_level);
   auto ctx = open_offline(opts.common, true);
-  if (!ctx) {
-    std::cerr << "ccrec play: " << ctx.error().message << "\n";
-    return 2;
-  }
+  if (!ctx)
+    return print_failure("play", ctx.error(), 2);
   auto path = resolve_recording(*ctx, opts.what);
-  if (!path) {
-    std::cerr << "ccrec play: " << path.error().message << "\n";
-    return 1;
-  }
+  if (!path)
+    return print_failure("play", path.error(), 1);
 
   auto played = play_recording(*path, ctx->ring, opts.out);
-  if (!played) {
-    std::cerr << "ccrec play: " << played.error().message << "\n";
-    return 1;
-  }
+  if (!played)
+    return print_failure("play", played.error(), 1);
   const auto& s = played->stats;
   std::cout << "wrote " << opts.out << ": " << s.frames << " stereo frames (" << std::fixed
             << std::setprecision(2) << s.frames / 8000.0 << " s), " << s.leg_samples[0]
@@ -136,33 +124,29 @@ struct list_options {
 int run_recordings(const list_options& opts) {
   set_log_level(opts.common.log_level);
   auto ctx = open_offline(opts.common, false);
-  if (!ctx) {
-    std::cerr << "ccrec recordings: " << ctx.error().message << "\n";
-    return 2;
-  }
+  if (!ctx)
+    return print_failure("recordings", ctx.error(), 2);
   auto rows = ctx->db->recordings();
-  if (!rows) {
-    std::cerr << "ccrec recordings: " << rows.error().message << "\n";
-    return 1;
-  }
+  if (!rows)
+    return print_failure("recordings", rows.error(), 1);
 
   if (opts.json) {
-    auto out = nlohmann::json::array();
-    for (const auto& r : *rows)
-      out.push_back({{"id", r.id},
-                     {"call_id", r.call_id},
-                     {"kind", r.kind},
-                     {"agent", r.agent},
-                     {"started_ms", r.started_ms},
-                     {"ended_ms", r.ended_ms},
-                     {"status", r.status},
-                     {"encryption", r.encryption},
-                     {"key_id", r.key_id},
-                     {"schedule", r.schedule},
-                     {"bytes", r.bytes},
-                     {"packets", r.packets},
-                     {"file", ctx->cfg.recordings_dir() + "/" + r.path}});
-    std::cout << out.dump(2) << "\n";
+    const auto dir = ctx->cfg.recordings_dir();
+    print_json(json_array(*rows, [&dir](const auto& r) -> nlohmann::json {
+      return {{"id", r.id},
+              {"call_id", r.call_id},
+              {"kind", r.kind},
+              {"agent", r.agent},
+              {"started_ms", r.started_ms},
+              {"ended_ms", r.ended_ms},
+              {"status", r.status},
+              {"encryption", r.encryption},
+              {"key_id", r.key_id},
+              {"schedule", r.schedule},
+              {"bytes", r.bytes},
+              {"packets", r.packets},
+              {"file", dir + "/" + r.path}};
+    }));
     return 0;
   }
   std::cout << std::left << std::setw(48) << "RECORDING" << std::setw(24) << "CALL" << std::setw(7)

@@ -13,6 +13,7 @@
 #include "actors/plaintext_report.hpp"
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/output.hpp"
 
 namespace ccrec::app {
 
@@ -32,31 +33,22 @@ std::int64_t now_ms() {
 
 int run_plaintext(const report_options& opts) {
   auto ctx = open_offline(opts.common, false);
-  if (!ctx) {
-    std::cerr << "ccrec report plaintext: " << ctx.error().message << "\n";
-    return exit_setup;
-  }
+  if (!ctx)
+    return print_failure("report plaintext", ctx.error(), exit_setup);
   auto listing = list_plaintext(*ctx->db, ctx->cfg.recordings_dir(), now_ms());
-  if (!listing) {
-    std::cerr << "ccrec report plaintext: " << listing.error().message << "\n";
-    return exit_setup;
-  }
+  if (!listing)
+    return print_failure("report plaintext", listing.error(), exit_setup);
 
   if (opts.json) {
-    auto items = nlohmann::json::array();
-    for (const auto& i : listing->items)
-      items.push_back({{"path", i.path},
-                       {"recording_id", i.recording_id},
-                       {"state", i.state},
-                       {"method", i.method},
-                       {"since_ms", i.since_ms},
-                       {"age_seconds", i.age_seconds},
-                       {"bytes", i.bytes}});
-    std::cout << nlohmann::json{{"plaintext", items},
-                                {"oldest_age_seconds", listing->oldest_age_seconds},
-                                {"total_bytes", listing->total_bytes}}
-                     .dump(2)
-              << "\n";
+    auto items = json_array(listing->items, [](const auto& i) -> nlohmann::json {
+      return {{"path", i.path},         {"recording_id", i.recording_id},
+              {"state", i.state},       {"method", i.method},
+              {"since_ms", i.since_ms}, {"age_seconds", i.age_seconds},
+              {"bytes", i.bytes}};
+    });
+    print_json({{"plaintext", items},
+                {"oldest_age_seconds", listing->oldest_age_seconds},
+                {"total_bytes", listing->total_bytes}});
     return 0;
   }
   std::cout << std::left << std::setw(12) << "STATE" << std::setw(10) << "AGE" << std::setw(12)
@@ -77,15 +69,11 @@ int run_plaintext(const report_options& opts) {
 
 int run_policies(const report_options& opts) {
   auto ctx = open_offline(opts.common, false);
-  if (!ctx) {
-    std::cerr << "ccrec report policies: " << ctx.error().message << "\n";
-    return exit_setup;
-  }
+  if (!ctx)
+    return print_failure("report policies", ctx.error(), exit_setup);
   auto rows = ctx->db->recordings();
-  if (!rows) {
-    std::cerr << "ccrec report policies: " << rows.error().message << "\n";
-    return exit_setup;
-  }
+  if (!rows)
+    return print_failure("report policies", rows.error(), exit_setup);
   std::map<std::string, std::int64_t> by_method, by_xml, by_form;
   for (const auto& r : *rows) {
     ++by_method[r.method.empty() ? "-" : r.method];
@@ -95,12 +83,10 @@ int run_policies(const report_options& opts) {
   auto exceptions = encryption_policy{ctx->cfg}.exceptions();
 
   if (opts.json) {
-    std::cout << nlohmann::json{{"exceptions_in_force", exceptions},
-                                {"recordings_by_method", by_method},
-                                {"recordings_by_metadata_xml", by_xml},
-                                {"recordings_by_form", by_form}}
-                     .dump(2)
-              << "\n";
+    print_json({{"exceptions_in_force", exceptions},
+                {"recordings_by_method", by_method},
+                {"recordings_by_metadata_xml", by_xml},
+                {"recordings_by_form", by_form}});
     return 0;
   }
   std::cout << "Encryption exceptions in force (configuration):\n";

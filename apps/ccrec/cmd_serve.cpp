@@ -19,6 +19,7 @@
 #include "actors/engine.hpp"
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/output.hpp"
 #include "apps/ccrec/status_file.hpp"
 
 namespace ccrec::app {
@@ -143,23 +144,17 @@ void write_ready_file(const std::string& path, const std::string& endpoint) {
 int run_serve(const serve_options& opts) {
   set_log_level(opts.common.log_level);
   auto cfg = build_config(opts.common);
-  if (!cfg) {
-    std::cerr << "ccrec serve: " << cfg.error().message << "\n";
-    return 2;
-  }
+  if (!cfg)
+    return print_failure("serve", cfg.error(), 2);
   if (!opts.cti.empty())
     cfg->cti_endpoint = opts.cti;
   if (!opts.media_ports.empty()) {
-    if (auto ok = parse_port_range(opts.media_ports, *cfg); !ok) {
-      std::cerr << "ccrec serve: " << ok.error().message << "\n";
-      return 2;
-    }
+    if (auto ok = parse_port_range(opts.media_ports, *cfg); !ok)
+      return print_failure("serve", ok.error(), 2);
   }
   auto secret = read_kek_secret(opts.common.kek_secret_fd);
-  if (!secret) {
-    std::cerr << "ccrec serve: " << secret.error().message << "\n";
-    return 2;
-  }
+  if (!secret)
+    return print_failure("serve", secret.error(), 2);
   cfg->kek_secret = *secret;
   if (!opts.wait_for_db.empty()) {
     auto wait = parse_duration_ms(opts.wait_for_db);

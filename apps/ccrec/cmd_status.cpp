@@ -14,6 +14,7 @@
 
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/output.hpp"
 #include "apps/ccrec/status_file.hpp"
 
 namespace ccrec::app {
@@ -29,15 +30,6 @@ struct status_options {
   common_options common;
   bool json = false;
 };
-
-std::string utc_time(std::int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string span(std::int64_t ms) {
   auto s = ms / 1000;
@@ -118,10 +110,8 @@ void print_text(const nlohmann::json& j, std::int64_t now) {
 
 int run_status(const status_options& opts) {
   auto cfg = build_config(opts.common);
-  if (!cfg) {
-    std::cerr << "ccrec status: " << cfg.error().message << "\n";
-    return exit_usage;
-  }
+  if (!cfg)
+    return print_failure("status", cfg.error(), exit_usage);
   auto path = status_file_path(cfg->data_dir);
   std::ifstream in{path};
   if (!in) {
@@ -149,7 +139,7 @@ int run_status(const status_options& opts) {
   if (opts.json) {
     j["running"] = why_not.empty();
     j["not_running_reason"] = why_not;
-    std::cout << j.dump(2) << "\n";
+    print_json(j);
     return why_not.empty() ? exit_running : exit_not_running;
   }
   if (!why_not.empty()) {

@@ -11,6 +11,7 @@
 #include "actors/transcoder.hpp"
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
+#include "apps/ccrec/output.hpp"
 #include "apps/ccrec/progress_bar.hpp"
 
 namespace ccrec::app {
@@ -78,10 +79,8 @@ nlohmann::json as_json(const backlog_result& r) {
 int run_transcode(const transcode_options_cli& opts) {
   set_log_level(opts.common.log_level);
   auto ctx = open_offline(opts.common, true);
-  if (!ctx) {
-    std::cerr << "ccrec transcode: " << ctx.error().message << "\n";
-    return exit_setup;
-  }
+  if (!ctx)
+    return print_failure("transcode", ctx.error(), exit_setup);
   if (!ctx->cfg.encryption || ctx->ring.active_id == 0) {
     std::cerr << "ccrec transcode: encryption is disabled: the transcoder only writes encrypted "
                  "files, so it converts nothing\n";
@@ -95,12 +94,10 @@ int run_transcode(const transcode_options_cli& opts) {
       *ctx->db, keys_from_keyring(ctx->ring), topts,
       [&](std::size_t done, std::size_t total) { bar.update(done, total, 0, 0); });
   bar.done();
-  if (!result) {
-    std::cerr << "ccrec transcode: " << result.error().message << "\n";
-    return exit_setup;
-  }
+  if (!result)
+    return print_failure("transcode", result.error(), exit_setup);
   if (opts.json)
-    std::cout << as_json(*result).dump(2) << "\n";
+    print_json(as_json(*result));
   else
     print_summary(*result);
   return result->failed.empty() ? 0 : exit_some_failed;

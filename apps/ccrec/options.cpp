@@ -78,6 +78,20 @@ result<std::shared_ptr<crypto::secret_bytes>> read_kek_secret(int fd) {
   return secret;
 }
 
+result<kek_inputs> prepare_kek(const engine_config& cfg, int kek_secret_fd, std::string actor) {
+  if (auto ok = crypto::initialise(); !ok)
+    return ok.error();
+  auto secret = read_kek_secret(kek_secret_fd);
+  if (!secret)
+    return secret.error();
+  kek_inputs out;
+  out.secret = std::move(*secret);
+  out.options.kdf_profile = cfg.kdf_profile;
+  out.options.create_first_key = false;
+  out.options.actor = std::move(actor);
+  return out;
+}
+
 result<offline_context> open_offline(const common_options& opts, bool need_keys) {
   offline_context ctx;
   auto cfg = build_config(opts);
@@ -97,16 +111,10 @@ result<offline_context> open_offline(const common_options& opts, bool need_keys)
   if (!need_keys || !ctx.cfg.encryption)
     return ctx;
 
-  if (auto ok = crypto::initialise(); !ok)
-    return ok.error();
-  auto secret = read_kek_secret(opts.kek_secret_fd);
-  if (!secret)
-    return secret.error();
-  keyring_options kopts;
-  kopts.kdf_profile = ctx.cfg.kdf_profile;
-  kopts.create_first_key = false;
-  kopts.actor = "cli";
-  auto ring = open_keyring(*ctx.db, secret->get(), kopts);
+  auto kek = prepare_kek(ctx.cfg, opts.kek_secret_fd, "cli");
+  if (!kek)
+    return kek.error();
+  auto ring = open_keyring(*ctx.db, kek->secret.get(), kek->options);
   if (!ring)
     return ring.error();
   ctx.ring = std::move(*ring);

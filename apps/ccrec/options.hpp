@@ -33,6 +33,16 @@ result<engine_config> build_config(const common_options& opts);
 // read). Never from argv. Returns nullptr when neither is given.
 result<std::shared_ptr<crypto::secret_bytes>> read_kek_secret(int fd);
 
+// What opening the key hierarchy needs in an offline command: libsodium
+// initialised, the operator secret (from read_kek_secret, null when none was
+// given) and keyring options for `cfg` that never create a key, naming
+// `actor` in the audit table.
+struct kek_inputs {
+  std::shared_ptr<crypto::secret_bytes> secret;
+  keyring_options options;
+};
+result<kek_inputs> prepare_kek(const engine_config& cfg, int kek_secret_fd, std::string actor);
+
 // Opens the database and the keyring for offline commands (no key is created).
 struct offline_context {
   engine_config cfg;
