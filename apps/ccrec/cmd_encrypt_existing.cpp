@@ -65,10 +65,10 @@ int run_encrypt_existing(const encrypt_options_cli& opts) {
 
 command_fn add_encrypt_existing(CLI::App& app) {
   auto opts = std::make_shared<encrypt_options_cli>();
-  auto* cmd = app.add_subcommand("encrypt-existing",
-                                 "Encrypt in place the recordings under DIR that were made before "
-                                 "encryption was enabled (raw streams and WAVs)");
-  add_common_options(*cmd, opts->common);
+  auto* cmd = add_command(app, "encrypt-existing",
+                          "Encrypt in place the recordings under DIR that were made before "
+                          "encryption was enabled (raw streams and WAVs)",
+                          opts->common);
   cmd->add_option("dir", opts->dir, "Directory to encrypt, recursively")->required();
   cmd->add_flag("--dry-run", opts->dry_run, "List what would be done; change nothing");
   cmd->footer(

@@ -166,9 +166,9 @@ int run_recordings(const list_options& opts) {
 
 command_fn add_verify(CLI::App& app) {
   auto opts = std::make_shared<verify_options>();
-  auto* cmd = app.add_subcommand(
-      "verify", "Check that files are complete CCENX files whose every chunk authenticates");
-  add_common_options(*cmd, opts->common);
+  auto* cmd = add_command(
+      app, "verify", "Check that files are complete CCENX files whose every chunk authenticates",
+      opts->common);
   cmd->add_option("files", opts->files, "Files to verify")->required();
   cmd->footer("Exit status 0 when every file is complete and authentic, 1 otherwise.");
   return [opts] { return run_verify(*opts); };
@@ -176,10 +176,10 @@ command_fn add_verify(CLI::App& app) {
 
 command_fn add_play(CLI::App& app) {
   auto opts = std::make_shared<play_options>();
-  auto* cmd = app.add_subcommand(
-      "play",
-      "Decrypt and decode a recording to a 16-bit 8 kHz stereo WAV (caller left, agent right)");
-  add_common_options(*cmd, opts->common);
+  auto* cmd = add_command(
+      app, "play",
+      "Decrypt and decode a recording to a 16-bit 8 kHz stereo WAV (caller left, agent right)",
+      opts->common);
   cmd->add_option("recording", opts->what, "Recording id or file")->required();
   cmd->add_option("-o,--output", opts->out, "WAV file to write")->required();
   return [opts] { return run_play(*opts); };
@@ -187,10 +187,10 @@ command_fn add_play(CLI::App& app) {
 
 command_fn add_recordings(CLI::App& app) {
   auto opts = std::make_shared<list_options>();
-  auto* cmd = app.add_subcommand("recordings",
-                                 "List recordings with call, agent, start, length, "
-                                 "status and file");
-  add_common_options(*cmd, opts->common);
+  auto* cmd = add_command(app, "recordings",
+                          "List recordings with call, agent, start, length, "
+                          "status and file",
+                          opts->common);
   cmd->add_flag("--json", opts->json, "Print JSON instead of a table");
   return [opts] { return run_recordings(*opts); };
 }

@@ -203,8 +203,8 @@ int run_serve(const serve_options& opts) {
 
 command_fn add_serve(CLI::App& app) {
   auto opts = std::make_shared<serve_options>();
-  auto* cmd = app.add_subcommand("serve", "Run the recording engine until SIGINT/SIGTERM");
-  add_common_options(*cmd, opts->common);
+  auto* cmd =
+      add_command(app, "serve", "Run the recording engine until SIGINT/SIGTERM", opts->common);
   cmd->add_option("--cti", opts->cti,
                   "ZeroMQ endpoint the engine binds for CTI events (default tcp://127.0.0.1:5570)");
   cmd->add_option("--media-ports", opts->media_ports,

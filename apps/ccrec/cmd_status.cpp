@@ -154,11 +154,11 @@ int run_status(const status_options& opts) {
 
 command_fn add_status(CLI::App& app) {
   auto opts = std::make_shared<status_options>();
-  auto* cmd = app.add_subcommand(
-      "status",
-      "Show a running engine's database state, journal depth, key cache and active "
-      "recordings");
-  add_common_options(*cmd, opts->common);
+  auto* cmd =
+      add_command(app, "status",
+                  "Show a running engine's database state, journal depth, key cache and active "
+                  "recordings",
+                  opts->common);
   cmd->add_flag("--json", opts->json, "Print the status as JSON (with running: true/false)");
   cmd->footer(
       "Reads <data-dir>/status.json, which `ccrec serve` rewrites every second. Exit status 0 "

@@ -107,10 +107,10 @@ int run_transcode(const transcode_options_cli& opts) {
 
 command_fn add_transcode(CLI::App& app) {
   auto opts = std::make_shared<transcode_options_cli>();
-  auto* cmd = app.add_subcommand(
-      "transcode",
-      "Convert finished recordings (raw, or plain WAV) into compressed stereo FLAC, encrypted");
-  add_common_options(*cmd, opts->common);
+  auto* cmd = add_command(
+      app, "transcode",
+      "Convert finished recordings (raw, or plain WAV) into compressed stereo FLAC, encrypted",
+      opts->common);
   cmd->add_flag("--json", opts->json, "Print JSON instead of lines");
   cmd->footer(
       "Each file is written beside its final name, synced, decrypted and decoded again and "

@@ -32,6 +32,13 @@ void add_common_options(CLI::App& cmd, common_options& opts) {
   cmd.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error (default: info)");
 }
 
+CLI::App* add_command(CLI::App& parent, const std::string& name, const std::string& about,
+                      common_options& opts) {
+  auto* cmd = parent.add_subcommand(name, about);
+  add_common_options(*cmd, opts);
+  return cmd;
+}
+
 result<engine_config> build_config(const common_options& opts) {
   engine_config cfg;
   if (!opts.config_file.empty()) {

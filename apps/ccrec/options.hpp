@@ -25,6 +25,12 @@ struct common_options {
 // Adds --config, --data-dir, --db, --kek-secret-fd, --log-level to `cmd`.
 void add_common_options(CLI::App& cmd, common_options& opts);
 
+// Adds the subcommand `name` to `parent` with the options every command
+// shares (as add_common_options) bound to `opts`; returns it, for the
+// command's own options.
+CLI::App* add_command(CLI::App& parent, const std::string& name, const std::string& about,
+                      common_options& opts);
+
 // Defaults, then the config file, then the command line.
 result<engine_config> build_config(const common_options& opts);
 
