@@ -12,6 +12,7 @@
 #include <thread>
 #include <tuple>
 
+#include "common/hex.hpp"
 #include "media/rtp.hpp"
 #include "simulators/loopback.hpp"
 #include "simulators/screen_frames.hpp"
@@ -40,17 +41,6 @@ std::string caller_number(std::uint64_t n) {
   std::string digits = std::to_string(n % 10000);
   digits.insert(0, caller_number_digits - digits.size(), '0');
   return caller_number_prefix + digits;
-}
-
-std::string to_hex(const unsigned char* data, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 0x0f]);
-  }
-  return out;
 }
 
 bool stop_requested(const run_options& options) {

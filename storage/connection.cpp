@@ -5,6 +5,8 @@
 #include <array>
 #include <cctype>
 
+#include "common/hex.hpp"
+
 namespace ccrec::storage::detail {
 namespace {
 
@@ -20,22 +22,12 @@ bool contains(const std::string& s, const char* part) {
   return s.find(part) != std::string::npos;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 std::string percent_decode(const std::string& s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
     bool escape = s[i] == '%' && i + 2 < s.size();
-    int hi = escape ? hex_value(s[i + 1]) : -1;
-    int lo = escape ? hex_value(s[i + 2]) : -1;
+    int hi = escape ? hex_digit_value(s[i + 1]) : -1;
+    int lo = escape ? hex_digit_value(s[i + 2]) : -1;
     if (hi < 0)
       lo = -1;
     if (lo < 0) {

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "common/hex.hpp"
 #include "storage/connection.hpp"
 #include "storage/schema.hpp"
 
@@ -33,27 +34,6 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string to_hex(const std::vector<std::uint8_t>& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0x0f];
-  }
-  return out;
-}
-
-int nibble(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 // Both backends hand wrapped keys back as hex text (SQLite's hex() is upper
 // case, PostgreSQL's encode() lower case).
 std::vector<std::uint8_t> from_hex(const std::string& hex) {
@@ -62,8 +42,8 @@ std::vector<std::uint8_t> from_hex(const std::string& hex) {
   std::vector<std::uint8_t> out;
   out.reserve(hex.size() / 2);
   for (std::size_t i = 0; i < hex.size(); i += 2) {
-    int hi = nibble(hex[i]);
-    int lo = nibble(hex[i + 1]);
+    int hi = hex_digit_value(hex[i]);
+    int lo = hex_digit_value(hex[i + 1]);
     if (hi < 0 || lo < 0)
       throw std::runtime_error("wrapped key column holds a non-hex character");
     out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
@@ -396,7 +376,7 @@ struct database::impl {
                               ", :kek_provider, :fingerprint)" + (sqlite ? "" : " RETURNING id");
     long long id = row.id;
     soci::blob blob(sql);  // SQLite only; harmless otherwise
-    const std::string hex = sqlite ? "" : to_hex(row.wrapped);
+    const std::string hex = sqlite ? "" : to_hex(row.wrapped.data(), row.wrapped.size());
 
     soci::statement st(sql);
     if (!sqlite)
