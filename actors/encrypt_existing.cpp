@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "actors/audio_codec.hpp"
 #include "common/file_ops.hpp"
@@ -47,37 +48,40 @@ result<file_identity> identity_of(const std::string& path) {
       static_cast<std::int64_t>(sb.st_mtim.tv_sec) * 1000000000 + sb.st_mtim.tv_nsec};
 }
 
-// What a plain file is, from its first bytes.
-audio::content_kind sniff_file(const std::string& path) {
+// Up to `size` bytes from the start of the file at `path`, into `head`: fewer
+// when the file is shorter or a read fails. Nothing when it cannot be opened.
+std::optional<std::size_t> read_head(const std::string& path, std::uint8_t* head,
+                                     std::size_t size) {
   auto src = audio::open_plain_source(path);
   if (!src)
-    return audio::content_kind::unknown;
-  std::uint8_t head[audio::sniff_bytes] = {};
+    return std::nullopt;
   std::size_t have = 0;
-  while (have < sizeof head) {
-    auto got = (*src)->read(head + have, sizeof head - have);
+  while (have < size) {
+    auto got = (*src)->read(head + have, size - have);
     if (!got || *got == 0)
       break;
     have += *got;
   }
-  return audio::sniff_content(head, have);
+  return have;
+}
+
+// What a plain file is, from its first bytes.
+audio::content_kind sniff_file(const std::string& path) {
+  std::uint8_t head[audio::sniff_bytes] = {};
+  auto have = read_head(path, head, sizeof head);
+  if (!have)
+    return audio::content_kind::unknown;
+  return audio::sniff_content(head, *have);
 }
 
 // A temp file this tool made: it starts with CCENX, or with a prefix of it
 // when a kill came while the header was being written.
 bool is_our_temp(const std::string& path) {
-  auto src = audio::open_plain_source(path);
-  if (!src)
-    return false;
   std::uint8_t head[sizeof crypto::ccenx_magic] = {};
-  std::size_t have = 0;
-  while (have < sizeof head) {
-    auto got = (*src)->read(head + have, sizeof head - have);
-    if (!got || *got == 0)
-      break;
-    have += *got;
-  }
-  return std::memcmp(head, crypto::ccenx_magic, have) == 0;
+  auto have = read_head(path, head, sizeof head);
+  if (!have)
+    return false;
+  return std::memcmp(head, crypto::ccenx_magic, *have) == 0;
 }
 
 struct candidate {

@@ -92,6 +92,19 @@ crypto::key_resolver keyring::resolver() const {
   return [this](std::uint64_t id) { return find(static_cast<std::int64_t>(id)); };
 }
 
+error encryption_disabled_error(const std::string& path) {
+  return make_error("encryption_disabled",
+                    path +
+                        " was recorded while encryption was enabled; encryption is now "
+                        "disabled, so it cannot be played. Enable encryption again "
+                        "(with the same database and secret) to play it.");
+}
+
+error key_not_loaded_error(const std::string& path, std::uint64_t key_id) {
+  return make_error("unknown_key", path + " is sealed under master key " + std::to_string(key_id) +
+                                       ", which is not loaded");
+}
+
 std::string master_key_context(const std::string& fingerprint) {
   return "ccrec master key " + fingerprint;
 }

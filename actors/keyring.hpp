@@ -75,6 +75,12 @@ result<std::int64_t> create_master_key(storage::database& db, const crypto::secr
 // unwrap. Import re-wraps under the same context.
 std::string master_key_context(const std::string& fingerprint);
 
+// Why a sealed recording at `path` cannot be opened, worded alike by every
+// reader of recordings: "encryption_disabled" when no key is loaded at all
+// (encryption is off now), "unknown_key" when its master key `key_id` is not.
+error encryption_disabled_error(const std::string& path);
+error key_not_loaded_error(const std::string& path, std::uint64_t key_id);
+
 // Name of the one KEK provider there is today (keys.kek_provider).
 inline constexpr const char* passphrase_kek_provider_name = "passphrase-argon2id";
 

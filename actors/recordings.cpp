@@ -144,11 +144,7 @@ result<play_result> play_recording(const std::string& path, const keyring& ring,
   play_result out;
   if (crypto::has_ccenx_magic(path)) {
     if (ring.keys.empty())
-      return make_error("encryption_disabled",
-                        path +
-                            " was recorded while encryption was enabled; encryption is now "
-                            "disabled, so it cannot be played. Enable encryption again "
-                            "(with the same database and secret) to play it.");
+      return encryption_disabled_error(path);
     out.report = crypto::read_ccenx(path, ring.resolver(), feed);
     if (out.report.state == crypto::ccenx_state::corrupt)
       return make_error(out.report.code, path + ": " + out.report.reason);

@@ -39,15 +39,10 @@ result<opened_file> open_stored(const std::string& path, const keyring& ring) {
   if (!header)
     return header.error();
   if (ring.keys.empty())
-    return make_error("encryption_disabled",
-                      path +
-                          " was recorded while encryption was enabled; encryption is now "
-                          "disabled, so it cannot be played. Enable encryption again "
-                          "(with the same database and secret) to play it.");
+    return encryption_disabled_error(path);
   auto key = ring.keys.find(static_cast<std::int64_t>(header->key_id));
   if (key == ring.keys.end())
-    return make_error("unknown_key", path + " is sealed under master key " +
-                                         std::to_string(header->key_id) + ", which is not loaded");
+    return key_not_loaded_error(path, header->key_id);
   auto src = audio::ccenx_source::open(path, key->second);
   if (!src)
     return src.error();

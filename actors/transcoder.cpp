@@ -60,6 +60,23 @@ std::uint32_t le32(const std::uint8_t* p) {
 
 using record_fn = std::function<void(const media::raw_record&)>;
 
+struct sealing_key_of_file {
+  std::uint64_t key_id = 0;
+  std::shared_ptr<const crypto::secret_bytes> key;
+};
+
+// The loaded master key the CCENX file at `path` is sealed under, by its
+// header; "unknown_key" when that key is not loaded.
+result<sealing_key_of_file> sealing_key(const std::string& path, const transcode_keys& keys) {
+  auto header = crypto::read_ccenx_header(path);
+  if (!header)
+    return header.error();
+  auto key = keys.find ? keys.find(static_cast<std::int64_t>(header->key_id)) : nullptr;
+  if (!key)
+    return key_not_loaded_error(path, header->key_id);
+  return sealing_key_of_file{header->key_id, std::move(key)};
+}
+
 // Feeds every record of a raw recording (CCENX or plain) to `sink`. An
 // interrupted or truncated CCENX file yields what authenticates, as
 // `ccrec play` does; anything that fails to authenticate or parse is
@@ -80,16 +97,12 @@ result<crypto::ccenx_state> read_raw_records(const std::string& path, const tran
 
   crypto::ccenx_state state = crypto::ccenx_state::complete;
   if (crypto::has_ccenx_magic(path)) {
-    auto header = crypto::read_ccenx_header(path);
-    if (!header)
-      return header.error();
-    auto key = keys.find ? keys.find(static_cast<std::int64_t>(header->key_id)) : nullptr;
-    if (!key)
-      return make_error("unknown_key", path + " is sealed under master key " +
-                                           std::to_string(header->key_id) +
-                                           ", which is not loaded");
+    auto sealed = sealing_key(path, keys);
+    if (!sealed)
+      return sealed.error();
     auto report = crypto::read_ccenx(
-        path, [&](std::uint64_t id) { return id == header->key_id ? key.get() : nullptr; }, feed);
+        path, [&](std::uint64_t id) { return id == sealed->key_id ? sealed->key.get() : nullptr; },
+        feed);
     if (report.state == crypto::ccenx_state::corrupt)
       return damaged(report.reason);
     state = report.state;
@@ -293,14 +306,10 @@ struct decoded_check {
 
 result<decoded_check> decode_compressed(const std::string& path, const transcode_keys& keys,
                                         std::atomic<std::uint64_t>* heartbeat = nullptr) {
-  auto header = crypto::read_ccenx_header(path);
-  if (!header)
-    return header.error();
-  auto key = keys.find ? keys.find(static_cast<std::int64_t>(header->key_id)) : nullptr;
-  if (!key)
-    return make_error("unknown_key", path + " is sealed under master key " +
-                                         std::to_string(header->key_id) + ", which is not loaded");
-  auto src = audio::ccenx_source::open(path, key);
+  auto sealed = sealing_key(path, keys);
+  if (!sealed)
+    return sealed.error();
+  auto src = audio::ccenx_source::open(path, sealed->key);
   if (!src)
     return src.error();
 
