@@ -11,6 +11,7 @@
 #include "actors/errors.hpp"
 #include "actors/recording_session.hpp"
 #include "actors/schedule_policy.hpp"
+#include "common/log_text.hpp"
 #include "messages/messages.hpp"
 
 namespace ccrec {
@@ -18,6 +19,8 @@ namespace ccrec {
 namespace {
 
 constexpr std::size_t max_call_id_in_name = 40;
+// The encryption plan's reason names the PBX, which comes from the wire.
+constexpr std::size_t max_reason_chars = 256;
 
 struct call_entry {
   call_info info;
@@ -100,9 +103,9 @@ call_entry* find_call(const state_ptr& st, const cti_event& ev, caf::response_pr
   if (it != st->calls.end())
     return &it->second;
   ++st->counters.cti_rejected;
-  rp.deliver(
-      error_reply(ev.seq, "unknown_call",
-                  ev.type + ": call '" + ev.call_id + "' is not known (no call_offered seen)"));
+  rp.deliver(error_reply(
+      ev.seq, "unknown_call",
+      ev.type + ": call '" + log_safe(ev.call_id) + "' is not known (no call_offered seen)"));
   return nullptr;
 }
 
@@ -127,7 +130,8 @@ void start_recording(caf::event_based_actor* self, const state_ptr& st, call_ent
   a.plan = st->args.policy.decide(entry.pbx, decision.schedule);
   a.transcoder = st->args.transcoder;
   if (a.plan.method == method_plain_wav || a.plan.xml_policy != xml_off)
-    spdlog::info("call {}: encryption exception applies: {}", entry.info.call_id, a.plan.reason);
+    spdlog::info("call {}: encryption exception applies: {}", log_safe(entry.info.call_id),
+                 log_safe(a.plan.reason, max_reason_chars));
 
   auto session = self->spawn(recording_session, a);
   self->monitor(session);
@@ -197,8 +201,8 @@ void on_offered(caf::event_based_actor*, const state_ptr& st, const cti_event& e
                 caf::response_promise& rp) {
   if (st->calls.count(ev.call_id) != 0) {
     ++st->counters.cti_rejected;
-    return rp.deliver(
-        error_reply(ev.seq, "bad_state", "call_offered: call '" + ev.call_id + "' already exists"));
+    return rp.deliver(error_reply(
+        ev.seq, "bad_state", "call_offered: call '" + log_safe(ev.call_id) + "' already exists"));
   }
 
   call_entry entry;
@@ -223,8 +227,9 @@ void on_answered(caf::event_based_actor* self, const state_ptr& st, const cti_ev
     return;
   if (entry->info.state != "offered") {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(
-        ev.seq, "bad_state", "call_answered: call '" + ev.call_id + "' is " + entry->info.state));
+    return rp.deliver(
+        error_reply(ev.seq, "bad_state",
+                    "call_answered: call '" + log_safe(ev.call_id) + "' is " + entry->info.state));
   }
 
   entry->info.agent = ev.agent;
@@ -243,8 +248,8 @@ void on_answered(caf::event_based_actor* self, const state_ptr& st, const cti_ev
 
   auto decision = st->policy.decide(
       call_facts{entry->info.call_id, entry->info.agent, entry->info.queue, entry->info.direction});
-  spdlog::info("call {}: {} ({})", ev.call_id, decision.record ? "record" : "do not record",
-               decision.reason);
+  spdlog::info("call {}: {} ({})", log_safe(ev.call_id),
+               decision.record ? "record" : "do not record", decision.reason);
   entry->info.decision = decision.record ? "recorded" : "not_recorded";
   entry->info.schedule = decision.schedule;
   save_call(st, *entry);
@@ -262,8 +267,9 @@ void on_hold_change(caf::event_based_actor*, const state_ptr& st, const cti_even
   auto expected = hold ? "answered" : "held";
   if (entry->info.state != expected) {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(ev.seq, "bad_state",
-                                  ev.type + ": call '" + ev.call_id + "' is " + entry->info.state));
+    return rp.deliver(
+        error_reply(ev.seq, "bad_state",
+                    ev.type + ": call '" + log_safe(ev.call_id) + "' is " + entry->info.state));
   }
 
   // The recording goes on: a hold is a gap in the RTP, which playback
@@ -317,9 +323,9 @@ void on_control(caf::event_based_actor* self, const state_ptr& st, const cti_eve
   }
   if (ev.action != "start" && !entry->session) {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(
-        ev.seq, "bad_state",
-        "recording_control " + ev.action + ": call '" + ev.call_id + "' is not being recorded"));
+    return rp.deliver(error_reply(ev.seq, "bad_state",
+                                  "recording_control " + log_safe(ev.action) + ": call '" +
+                                      log_safe(ev.call_id) + "' is not being recorded"));
   }
 
   if (ev.action == "stop")
@@ -354,7 +360,8 @@ void handle_event(caf::event_based_actor* self, const state_ptr& st, const cti_e
   auto it = handlers().find(ev.type);
   if (it == handlers().end()) {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(ev.seq, "bad_event", "unknown event type '" + ev.type + "'"));
+    return rp.deliver(
+        error_reply(ev.seq, "bad_event", "unknown event type '" + log_safe(ev.type) + "'"));
   }
   it->second(self, st, ev, rp);
 }

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log_text.hpp"
+
 namespace ccrec {
 
 namespace {
@@ -76,17 +78,27 @@ result<void> read_legs(const json& obj, const std::string& type, cti_event& ev) 
   return {};
 }
 
+// Tells a missing field from one of the wrong type ("v":"1", "seq":1.5).
+result<void> require_integer(const json& obj, const char* name, const std::string& type) {
+  auto it = obj.find(name);
+  if (it == obj.end() || it->is_null())
+    return bad_event(type, std::string{"missing required integer field '"} + name + "'");
+  if (!it->is_number_integer())
+    return bad_event(
+        type, std::string{"field '"} + name + "' must be an integer, not " + it->type_name());
+  return {};
+}
+
 result<void> read_common(const json& obj, cti_event& ev, std::int64_t now_ms) {
+  if (auto ok = require_integer(obj, "v", ev.type); !ok)
+    return ok;
   auto v = obj.find("v");
-  if (v == obj.end() || !v->is_number_integer())
-    return bad_event(ev.type, "missing required integer field 'v'");
   if (v->get<std::int64_t>() != cti_protocol_version)
     return bad_event(ev.type, "protocol version " + v->dump() + " is not supported (only 1)");
 
-  auto seq = obj.find("seq");
-  if (seq == obj.end() || !seq->is_number_integer())
-    return bad_event(ev.type, "missing required integer field 'seq'");
-  ev.seq = seq->get<std::int64_t>();
+  if (auto ok = require_integer(obj, "seq", ev.type); !ok)
+    return ok;
+  ev.seq = obj.find("seq")->get<std::int64_t>();
 
   ev.ts_ms = now_ms;
   if (auto ts = obj.find("ts"); ts != obj.end() && !ts->is_null()) {
@@ -137,10 +149,10 @@ result<void> check_values(const cti_event& ev) {
     return bad_event(ev.type, "field 'agent' must be printable ASCII without spaces");
   if (!ev.direction.empty() && directions.count(ev.direction) == 0)
     return bad_event(ev.type, "field 'direction' must be inbound, outbound or internal, not '" +
-                                  ev.direction + "'");
+                                  log_safe(ev.direction) + "'");
   if (ev.type == "recording_control" && actions.count(ev.action) == 0)
-    return bad_event(
-        ev.type, "field 'action' must be start, stop, pause or resume, not '" + ev.action + "'");
+    return bad_event(ev.type, "field 'action' must be start, stop, pause or resume, not '" +
+                                  log_safe(ev.action) + "'");
   return {};
 }
 
@@ -164,7 +176,7 @@ result<cti_event> decode_cti_event(std::string_view text, std::int64_t now_ms) {
     return bad_event("", "missing required string field 'type'");
   ev.type = type->get<std::string>();
   if (required_fields().count(ev.type) == 0)
-    return bad_event("", "unknown event type '" + ev.type.substr(0, cti_max_string_bytes) + "'");
+    return bad_event("", "unknown event type '" + log_safe(ev.type) + "'");
 
   if (auto ok = read_common(obj, ev, now_ms); !ok)
     return ok.error();

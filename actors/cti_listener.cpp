@@ -8,6 +8,7 @@
 
 #include "actors/cti_codec.hpp"
 #include "actors/errors.hpp"
+#include "common/log_text.hpp"
 #include "messages/messages.hpp"
 
 namespace ccrec {
@@ -152,11 +153,13 @@ void cti_listener::answer(pending& p) {
   const auto& ev = p.event;
   p.request->receive([&](cti_reply& r) { result = std::move(r); },
                      [&](caf::error& err) {
-                       result = failure(ev.seq, "internal", ev.type + ": " + describe(err));
+                       result = failure(ev.seq, "internal",
+                                        ev.type + ": " + log_safe(describe(err), 256));
                      });
   if (!result.ok) {
     ++counters_->refused;
-    spdlog::warn("CTI: {} for call '{}' refused: {}", ev.type, ev.call_id, result.message);
+    spdlog::warn("CTI: {} for call '{}' refused: {}", ev.type, log_safe(ev.call_id),
+                 result.message);
   }
   reply(p.frames[0], p.delimiter, encode_cti_reply(result));
 }

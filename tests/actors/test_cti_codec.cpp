@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/cti_codec.hpp"
+#include "common/log_text.hpp"
 
 using namespace ccrec;
 
@@ -110,14 +111,16 @@ TEST_CASE("version and seq problems name the field", "[cti_codec]") {
   require_refused(R"({"type":"call_ended","seq":1,"call_id":"c1"})", "bad_event",
                   "call_ended: missing required integer field 'v'");
   require_refused(R"({"v":"1","type":"call_ended","seq":1,"call_id":"c1"})", "bad_event",
-                  "call_ended: missing required integer field 'v'");
+                  "call_ended: field 'v' must be an integer, not string");
   require_refused(R"({"v":2,"type":"call_ended","seq":1,"call_id":"c1"})", "bad_event",
                   "call_ended: protocol version 2 is not supported (only 1)");
   require_refused(R"({"v":1,"type":"call_ended","call_id":"c1"})", "bad_event",
                   "call_ended: missing required integer field 'seq'");
   require_refused(R"({"v":1,"type":"call_ended","seq":"5","call_id":"c1"})", "bad_event",
-                  "call_ended: missing required integer field 'seq'");
+                  "call_ended: field 'seq' must be an integer, not string");
   require_refused(R"({"v":1,"type":"call_ended","seq":1.5,"call_id":"c1"})", "bad_event",
+                  "call_ended: field 'seq' must be an integer, not number");
+  require_refused(R"({"v":1,"type":"call_ended","seq":null,"call_id":"c1"})", "bad_event",
                   "call_ended: missing required integer field 'seq'");
   require_refused(R"({"v":1,"type":"call_ended","seq":1,"ts":"now","call_id":"c1"})", "bad_event",
                   "call_ended: field 'ts' must be integer milliseconds");
@@ -296,4 +299,40 @@ TEST_CASE("encode_cti_reply writes the documented JSON", "[cti_codec]") {
           R"("recording_id":"r-9","schedule":"screens",)"
           R"("screen":{"host":"127.0.0.1","port":40012},"seq":15,"type":"ack","v":1})");
   }
+}
+
+TEST_CASE("log_safe escapes control characters and shortens long text", "[cti_codec][log_text]") {
+  CHECK(log_safe("call-0001") == "call-0001");
+  CHECK(log_safe("") == "");
+  CHECK(log_safe("a\nb\rc\td\\e") == "a\\nb\\rc\\td\\\\e");
+  CHECK(log_safe(std::string{"x\x1b[31m\x7f\0y", 9}) == "x\\x1b[31m\\x7f\\x00y");
+  CHECK(log_safe(std::string(64, 'a')) == std::string(64, 'a'));
+  CHECK(log_safe(std::string(65, 'a')) == std::string(64, 'a') + "\u2026");
+  CHECK(log_safe("abcdef", 3) == "abc\u2026");
+  // Valid UTF-8 stays; C1 controls, line separators and bidi overrides and
+  // bytes that are not UTF-8 are escaped.
+  CHECK(log_safe("caf\u00e9 \u65e5\u672c") == "caf\u00e9 \u65e5\u672c");
+  CHECK(log_safe("a\u0085b\u2028c\u202ed") == "a\\u{0085}b\\u{2028}c\\u{202e}d");
+  CHECK(log_safe("\xff\xc3(\xc0\x80") == "\\xff\\xc3(\\xc0\\x80");
+  CHECK(log_safe("\xe2\x80") == "\\xe2\\x80");
+  // One character is one code point: the limit never splits one.
+  CHECK(log_safe("\u00e9\u00e9\u00e9", 2) == "\u00e9\u00e9\u2026");
+}
+
+TEST_CASE("wire values in error messages cannot forge a log line", "[cti_codec][log_text]") {
+  require_refused(
+      R"({"v":1,"seq":1,"type":"x\n2026-12-04T00:00:00.000 info FAKE LINE\u001b[31m"})",
+      "bad_event",
+      "event: unknown event type 'x\\n2026-12-04T00:00:00.000 info FAKE LINE\\x1b[31m'");
+  require_refused(
+      R"({"v":1,"seq":1,"type":"call_offered","call_id":"c1","direction":"in\r\nFAKE"})",
+      "bad_event",
+      "call_offered: field 'direction' must be inbound, outbound or internal, not 'in\\r\\nFAKE'");
+  require_refused(
+      R"({"v":1,"seq":1,"type":"recording_control","call_id":"c1","action":"go\u001b]0;x\u0007"})",
+      "bad_event",
+      "recording_control: field 'action' must be start, stop, pause or resume, not "
+      "'go\\x1b]0;x\\x07'");
+  require_refused(R"({"v":1,"seq":1,"type":")" + std::string(200, 't') + R"("})", "bad_event",
+                  "event: unknown event type '" + std::string(64, 't') + "\u2026'");
 }
