@@ -71,6 +71,7 @@ struct leg_tracker::state {
   std::int64_t start_ns_;
   tracker_options opts_;
   std::int64_t reorder_ns_;
+  std::int64_t quiet_ns_;
 
   // Stream identity. The previous SSRC is remembered briefly so that its
   // stragglers, reordered around the switch, do not flip the leg back.
@@ -79,6 +80,7 @@ struct leg_tracker::state {
   bool have_prev_ssrc_ = false;
   std::uint32_t prev_ssrc_ = 0;
   std::int64_t switched_at_ns_ = 0;
+  std::int64_t ssrc_heard_ns_ = 0;  // last arrival of the current SSRC
 
   // Sequence state of the current SSRC.
   bool seq_started_ = false;
@@ -103,7 +105,10 @@ struct leg_tracker::state {
 };
 
 leg_tracker::state::state(std::int64_t start, tracker_options o)
-    : start_ns_(start), opts_(o), reorder_ns_(o.reorder_ms * ns_per_ms) {
+    : start_ns_(start),
+      opts_(o),
+      reorder_ns_(o.reorder_ms * ns_per_ms),
+      quiet_ns_(o.ssrc_quiet_ms * ns_per_ms) {
   // The window must reach past everything the reorder buffer can hold.
   const std::size_t wanted = std::max(opts_.duplicate_window, opts_.reorder_packets + 1);
   const std::size_t words = (wanted + bits_per_word - 1) / bits_per_word;
@@ -164,13 +169,20 @@ void leg_tracker::state::flush(leg_counters& c, const frame_sink& sink) {
 // Returns whether the packet belongs to the (possibly new) current stream.
 bool leg_tracker::state::accept_ssrc(const rtp_packet& pkt, bool audio, std::int64_t arrival_ns,
                                      leg_counters& c, const frame_sink& sink) {
-  if (have_ssrc_ && pkt.ssrc == ssrc_)
+  if (have_ssrc_ && pkt.ssrc == ssrc_) {
+    ssrc_heard_ns_ = std::max(ssrc_heard_ns_, arrival_ns);
     return true;
+  }
   // Comfort noise or events from an unknown source must not move the leg.
   if (!audio)
     return false;
   if (have_prev_ssrc_ && pkt.ssrc == prev_ssrc_ && arrival_ns - switched_at_ns_ < reorder_ns_) {
     ++c.late;
+    return false;
+  }
+  // The current stream is alive: this is a second stream, not its successor.
+  if (have_ssrc_ && arrival_ns - ssrc_heard_ns_ < quiet_ns_) {
+    ++c.foreign_ssrc;
     return false;
   }
 
@@ -182,6 +194,7 @@ bool leg_tracker::state::accept_ssrc(const rtp_packet& pkt, bool audio, std::int
     switched_at_ns_ = arrival_ns;
   }
   start_stream(pkt.ssrc);
+  ssrc_heard_ns_ = arrival_ns;
   return true;
 }
 

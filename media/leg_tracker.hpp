@@ -9,9 +9,15 @@
 //   window is full or the gap has waited `reorder_ms`;
 // - late packets: older than what was already released are counted and
 //   dropped (they would rewrite the past);
-// - SSRC change (re-INVITE, transfer) and timestamp jumps (forward beyond
-//   `max_ts_jump_ms` of what arrival time explains, or backwards): the new
-//   stream segment is re-anchored on arrival time;
+// - a second stream on the port (a sender of an ended call that never
+//   stopped, a misrouted leg): the leg locks to its current SSRC; a packet
+//   of another SSRC while the current one is alive (it had a packet within
+//   `ssrc_quiet_ms`) is counted `foreign_ssrc` and dropped; the first
+//   stream heard owns a fresh leg (see docs/raw-format.md for why);
+// - SSRC change (re-INVITE, transfer: the old stream went quiet) and
+//   timestamp jumps (forward beyond `max_ts_jump_ms` of what arrival time
+//   explains, or backwards): the new stream segment is re-anchored on
+//   arrival time;
 // - gaps (hold, loss): nothing is emitted; playback fills silence.
 //
 // Placement: within a segment, sample_offset = anchor + (ts - anchor_ts);
@@ -51,6 +57,13 @@ struct tracker_options {
   std::int64_t reorder_ms = 60;         // max time a gap is waited for
   std::int64_t max_ts_jump_ms = 1000;   // forward jump beyond arrival time
   std::size_t duplicate_window = 1024;  // extended seqs remembered
+  // How long the current SSRC must have been silent before another SSRC
+  // may take the leg over. A live 20 ms stream is never silent this long
+  // (five packet intervals, room for jitter and 30/40 ms packetisation), so
+  // a second stream interleaved with it cannot steal the leg; a genuine
+  // change (re-INVITE, transfer) stops the old stream, so the new one takes
+  // over after losing at most this much of its start.
+  std::int64_t ssrc_quiet_ms = 100;
 };
 
 // A frame ready to be written. `data` is valid only during the callback.
@@ -73,6 +86,7 @@ struct leg_counters {
   std::uint64_t ts_jumps = 0;  // re-anchors on the same SSRC
   std::uint64_t seq_wraps = 0;
   std::uint64_t unsupported_payload = 0;  // not PCMU/PCMA (e.g. comfort noise)
+  std::uint64_t foreign_ssrc = 0;         // another stream's packets, dropped
 };
 
 class leg_tracker {

@@ -72,7 +72,8 @@ class harness {
 bool counters_equal(const leg_counters& a, const leg_counters& b) {
   return a.packets == b.packets && a.duplicates == b.duplicates && a.reordered == b.reordered &&
          a.late == b.late && a.ssrc_changes == b.ssrc_changes && a.ts_jumps == b.ts_jumps &&
-         a.seq_wraps == b.seq_wraps && a.unsupported_payload == b.unsupported_payload;
+         a.seq_wraps == b.seq_wraps && a.unsupported_payload == b.unsupported_payload &&
+         a.foreign_ssrc == b.foreign_ssrc;
 }
 
 std::vector<std::uint8_t> tags(const std::vector<emitted>& out) {
@@ -210,15 +211,16 @@ TEST_CASE("timestamp wrap past 2^32 is continuous", "[leg_tracker]") {
 TEST_CASE("SSRC change re-anchors on arrival time", "[leg_tracker]") {
   harness h;
   h.push_steady(10, 500, 90000, start, 0xAAAA);
-  // The new source starts 250 ms in, with unrelated numbers.
-  h.push(40000, 123456789, start + 250 * ms, 100, 0xBBBB, pt_pcma);
-  h.push(40001, 123456789 + 160, start + 270 * ms, 101, 0xBBBB, pt_pcma);
+  // The old source fell silent after 180 ms; the new one starts 300 ms in
+  // (after the quiet window), with unrelated numbers.
+  h.push(40000, 123456789, start + 300 * ms, 100, 0xBBBB, pt_pcma);
+  h.push(40001, 123456789 + 160, start + 320 * ms, 101, 0xBBBB, pt_pcma);
   REQUIRE(h.out.size() == 12);
   CHECK(h.out[9].offset == 1440);
-  CHECK(h.out[10].offset == 2000);
+  CHECK(h.out[10].offset == 2400);
   CHECK(h.out[10].ssrc == 0xBBBBu);
   CHECK(h.out[10].payload_type == pt_pcma);
-  CHECK(h.out[11].offset == 2160);
+  CHECK(h.out[11].offset == 2560);
   leg_counters want;
   want.packets = 12;
   want.ssrc_changes = 1;
@@ -229,29 +231,33 @@ TEST_CASE("SSRC change flushes what the old source had held", "[leg_tracker]") {
   harness h;
   h.push(1, 0, start, 1, 0xAAAA);
   h.push(3, 320, start + 40 * ms, 3, 0xAAAA);  // held, 2 never comes
-  h.push(9, 0, start + 60 * ms, 9, 0xBBBB);
+  h.push(9, 0, start + 140 * ms, 9, 0xBBBB);   // the old source is quiet for 100 ms
   CHECK(tags(h.out) == std::vector<std::uint8_t>{1, 3, 9});
-  CHECK(offsets(h.out) == std::vector<std::uint64_t>{0, 320, 480});
+  CHECK(offsets(h.out) == std::vector<std::uint64_t>{0, 320, 1120});
 }
 
 TEST_CASE("stragglers of the previous SSRC right after a switch are late", "[leg_tracker]") {
   harness h;
   h.push(1, 0, start, 1, 0xAAAA);
   h.push(2, 160, start + 20 * ms, 2, 0xAAAA);
-  h.push(50, 7000, start + 40 * ms, 50, 0xBBBB);
-  h.push(3, 320, start + 45 * ms, 3, 0xAAAA);
-  h.push(51, 7160, start + 60 * ms, 51, 0xBBBB);
+  h.push(50, 7000, start + 120 * ms, 50, 0xBBBB);  // 100 ms after the old source's last
+  h.push(3, 320, start + 125 * ms, 3, 0xAAAA);
+  h.push(51, 7160, start + 140 * ms, 51, 0xBBBB);
   CHECK(tags(h.out) == std::vector<std::uint8_t>{1, 2, 50, 51});
   CHECK(h.counters().late == 1);
   CHECK(h.counters().ssrc_changes == 1);
+  CHECK(h.counters().foreign_ssrc == 0);
 }
 
 TEST_CASE("new SSRC arriving early never overlaps emitted audio", "[leg_tracker]") {
   harness h;
   h.push(1, 0, start, 1, 0xAAAA);
-  h.push(2, 160, start + 20 * ms, 2, 0xAAAA);  // covers 160..320
-  h.push(9, 0, start + 30 * ms, 9, 0xBBBB);    // arrival says 240
-  CHECK(offsets(h.out) == std::vector<std::uint64_t>{0, 160, 320});
+  // Timestamps run 200 ms ahead of arrival (within max_ts_jump_ms): the
+  // second packet covers 1760..1920.
+  h.push(2, 1760, start + 20 * ms, 2, 0xAAAA);
+  h.push(9, 0, start + 130 * ms, 9, 0xBBBB);  // arrival says 1040
+  CHECK(offsets(h.out) == std::vector<std::uint64_t>{0, 1760, 1920});
+  CHECK(h.counters().ts_jumps == 0);
 }
 
 TEST_CASE("timestamp jump forward by 10 s re-anchors on arrival", "[leg_tracker]") {
@@ -419,4 +425,84 @@ TEST_CASE("a moved tracker keeps its state", "[leg_tracker]") {
   b.push(p, start + 31 * ms, sink);
   CHECK(got == std::vector<std::uint64_t>{80, 240});
   CHECK(b.counters().duplicates == 1);
+}
+
+TEST_CASE("a second stream interleaved with a live one is dropped as foreign", "[leg_tracker]") {
+  // A stray sender (SSRC 0xAAA) keeps sending while the leg's own stream
+  // (0xCCC) runs: every stray packet lands between two real ones.
+  harness h;
+  for (int k = 0; k < 100; ++k) {
+    const std::int64_t t = start + k * frame_ns;
+    h.push(static_cast<std::uint16_t>(7000 + k), 1000 + samples_per_frame * k, t,
+           static_cast<std::uint8_t>(k), 0xCCC);
+    h.push(static_cast<std::uint16_t>(300 + k), 99000 + samples_per_frame * k, t + 10 * ms, 0x44,
+           0xAAA);
+  }
+  REQUIRE(h.out.size() == 100);
+  for (int k = 0; k < 100; ++k) {
+    CHECK(h.out[k].ssrc == 0xCCCu);
+    CHECK(h.out[k].first_byte == k);
+    CHECK(h.out[k].offset == 160u * k);
+  }
+  leg_counters want;
+  want.packets = 100;
+  want.foreign_ssrc = 100;
+  CHECK(counters_equal(h.counters(), want));
+}
+
+TEST_CASE("five foreign packets in mid-call cost no real packet", "[leg_tracker]") {
+  harness h;
+  h.push_steady(50, 1, 0, start, 0xCCC);
+  for (int k = 0; k < 5; ++k)
+    h.push(static_cast<std::uint16_t>(900 + k), 555 + samples_per_frame * k,
+           start + 49 * frame_ns + (k + 1) * 2 * ms, 0x44, 0xAAA);
+  for (int k = 50; k < 100; ++k)
+    h.push(static_cast<std::uint16_t>(1 + k), samples_per_frame * k, start + k * frame_ns,
+           static_cast<std::uint8_t>(k), 0xCCC);
+  REQUIRE(h.out.size() == 100);
+  for (int k = 0; k < 100; ++k) {
+    CHECK(h.out[k].first_byte == k);
+    CHECK(h.out[k].offset == 160u * k);
+  }
+  leg_counters want;
+  want.packets = 100;
+  want.foreign_ssrc = 5;
+  CHECK(counters_equal(h.counters(), want));
+}
+
+TEST_CASE("a new SSRC takes over once the old one is quiet for ssrc_quiet_ms", "[leg_tracker]") {
+  tracker_options opts;
+  opts.ssrc_quiet_ms = 60;
+  harness h{opts};
+  h.push_steady(5, 1, 0, start, 0xAAAA);  // last packet at 80 ms
+  // 20 and 40 ms after the old stream's last packet: still alive.
+  h.push(100, 0, start + 100 * ms, 100, 0xBBBB);
+  h.push(101, 160, start + 120 * ms, 101, 0xBBBB);
+  // 60 ms: quiet long enough, the new stream owns the leg.
+  h.push(102, 320, start + 140 * ms, 102, 0xBBBB);
+  h.push(103, 480, start + 160 * ms, 103, 0xBBBB);
+  // The old SSRC is now the foreign one (past the straggler window).
+  h.push(6, 800, start + 200 * ms, 6, 0xAAAA);
+  CHECK(tags(h.out) == std::vector<std::uint8_t>{0, 1, 2, 3, 4, 102, 103});
+  CHECK(offsets(h.out) == std::vector<std::uint64_t>{0, 160, 320, 480, 640, 1120, 1280});
+  leg_counters want;
+  want.packets = 7;
+  want.foreign_ssrc = 3;
+  want.ssrc_changes = 1;
+  CHECK(counters_equal(h.counters(), want));
+}
+
+TEST_CASE("a stray stream that locked a fresh leg yields once it falls quiet", "[leg_tracker]") {
+  harness h;
+  h.push_steady(10, 300, 99000, start, 0xAAA);      // stray, last at 180 ms
+  h.push(7000, 1000, start + 100 * ms, 50, 0xCCC);  // real media, stray alive
+  h.push(7001, 1160, start + 280 * ms, 51, 0xCCC);  // stray quiet for 100 ms
+  h.push(7002, 1320, start + 300 * ms, 52, 0xCCC);
+  REQUIRE(h.out.size() == 12);
+  CHECK(h.out[10].ssrc == 0xCCCu);
+  CHECK(h.out[10].first_byte == 51);
+  CHECK(h.out[10].offset == 2240);
+  CHECK(h.out[11].offset == 2400);
+  CHECK(h.counters().foreign_ssrc == 1);
+  CHECK(h.counters().ssrc_changes == 1);
 }
