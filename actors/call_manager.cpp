@@ -1,10 +1,13 @@
 #include "actors/call_manager.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <deque>
 #include <random>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -22,8 +25,50 @@ constexpr std::size_t max_call_id_in_name = 40;
 // The encryption plan's reason names the PBX, which comes from the wire.
 constexpr std::size_t max_reason_chars = 256;
 
+// How many ended call ids are remembered to refuse their reuse. A PBX
+// reuses a call id only by mistake (or a replayed feed), and typically
+// within minutes; 10000 ids cover hours of a busy site at a worst case of
+// about 2.5 MiB (256-byte ids), and memory stays bounded however long the
+// engine runs.
+constexpr std::size_t recently_ended_capacity = 10000;
+
+// How often calls are checked for expiry: a quarter of the expiry time,
+// within these bounds, so that a call outlives its expiry by at most 25%.
+constexpr std::chrono::milliseconds min_expiry_sweep{10};
+constexpr std::chrono::milliseconds max_expiry_sweep{60000};
+
+using sweep_atom = caf::atom_constant<caf::atom("cm_sweep")>;
+
+std::int64_t wall_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The ids of the calls that ended last, oldest first out.
+class recent_ids {
+ public:
+  bool contains(const std::string& id) const { return ids_.count(id) != 0; }
+
+  void add(const std::string& id) {
+    if (!ids_.insert(id).second)
+      return;
+    order_.push_back(id);
+    if (order_.size() <= recently_ended_capacity)
+      return;
+    ids_.erase(order_.front());
+    order_.pop_front();
+  }
+
+ private:
+  std::unordered_set<std::string> ids_;
+  std::deque<std::string> order_;
+};
+
 struct call_entry {
   call_info info;
+  // The engine's clock at the call's last event (steady: the PBX's clock
+  // and the wall clock may jump).
+  std::chrono::steady_clock::time_point last_event;
   caf::actor session;  // invalid while not recording
   std::string recording_id;
   std::string pbx;  // the integration the call came from (encryption_policy)
@@ -35,6 +80,7 @@ struct manager_state {
   call_manager_args args;
   schedule_policy policy;
   std::unordered_map<std::string, call_entry> calls;
+  recent_ids recently_ended;
   std::set<std::string> agents;
   std::set<caf::actor_addr> live_sessions;
   std::vector<caf::actor> subscribers;
@@ -100,8 +146,10 @@ void save_call(const state_ptr& st, const call_entry& entry) {
 // Finds the call an event names, or answers "unknown_call".
 call_entry* find_call(const state_ptr& st, const cti_event& ev, caf::response_promise& rp) {
   auto it = st->calls.find(ev.call_id);
-  if (it != st->calls.end())
+  if (it != st->calls.end()) {
+    it->second.last_event = std::chrono::steady_clock::now();
     return &it->second;
+  }
   ++st->counters.cti_rejected;
   rp.deliver(error_reply(
       ev.seq, "unknown_call",
@@ -181,6 +229,40 @@ void stop_recording(caf::event_based_actor* self, call_entry& entry, const std::
   entry.media.clear();
 }
 
+// Stops the call's recording, writes its final row and forgets the call,
+// remembering its id so that it cannot be offered again.
+void end_call(caf::event_based_actor* self, const state_ptr& st, call_entry& entry,
+              std::int64_t ended_ms, const std::string& reason) {
+  stop_recording(self, entry, reason);
+  entry.info.ended_ms = ended_ms;
+  entry.info.state = "ended";
+  save_call(st, entry);
+  auto id = entry.info.call_id;
+  st->recently_ended.add(id);
+  st->calls.erase(id);
+}
+
+std::chrono::milliseconds expiry_sweep_interval(std::int64_t expiry_ms) {
+  return std::clamp(std::chrono::milliseconds{expiry_ms / 4}, min_expiry_sweep, max_expiry_sweep);
+}
+
+// Ends every call that had no event for call_expiry_ms, as call_ended would.
+void expire_calls(caf::event_based_actor* self, const state_ptr& st) {
+  auto expiry = std::chrono::milliseconds{st->args.call_expiry_ms};
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> stale;
+  for (const auto& [id, entry] : st->calls) {
+    if (now - entry.last_event >= expiry)
+      stale.push_back(id);
+  }
+  for (const auto& id : stale) {
+    auto& entry = st->calls.at(id);
+    spdlog::warn("call {}: no event for {} ms while {}; ended as expired (call_ended lost?)",
+                 log_safe(id), st->args.call_expiry_ms, entry.info.state);
+    end_call(self, st, entry, wall_now_ms(), "expired");
+  }
+}
+
 // ---------------------------------------------------------------------------
 // One function per event type
 // ---------------------------------------------------------------------------
@@ -204,6 +286,20 @@ void on_offered(caf::event_based_actor*, const state_ptr& st, const cti_event& e
     return rp.deliver(error_reply(
         ev.seq, "bad_state", "call_offered: call '" + log_safe(ev.call_id) + "' already exists"));
   }
+  if (st->recently_ended.contains(ev.call_id)) {
+    ++st->counters.cti_rejected;
+    return rp.deliver(error_reply(ev.seq, "duplicate_call",
+                                  "call_offered: call '" + log_safe(ev.call_id) +
+                                      "' already ended; a call id names one call"));
+  }
+  auto limit = st->args.max_calls_in_progress;
+  if (limit > 0 && static_cast<std::int64_t>(st->calls.size()) >= limit) {
+    ++st->counters.cti_rejected;
+    return rp.deliver(error_reply(ev.seq, "too_many_calls",
+                                  "call_offered: call '" + log_safe(ev.call_id) +
+                                      "' refused: " + std::to_string(limit) +
+                                      " calls are in progress (max_calls_in_progress)"));
+  }
 
   call_entry entry;
   entry.info.call_id = ev.call_id;
@@ -215,6 +311,7 @@ void on_offered(caf::event_based_actor*, const state_ptr& st, const cti_event& e
   entry.pbx = ev.pbx;
   entry.info.state = "offered";
   entry.info.decision = "pending";
+  entry.last_event = std::chrono::steady_clock::now();
   save_call(st, entry);
   st->calls.emplace(ev.call_id, std::move(entry));
   rp.deliver(ok_reply(ev.seq));
@@ -300,11 +397,7 @@ void on_ended(caf::event_based_actor* self, const state_ptr& st, const cti_event
   if (entry == nullptr)
     return;
 
-  stop_recording(self, *entry, "call_ended");
-  entry->info.ended_ms = ev.ts_ms;
-  entry->info.state = "ended";
-  save_call(st, *entry);
-  st->calls.erase(ev.call_id);
+  end_call(self, st, *entry, ev.ts_ms, "call_ended");
   rp.deliver(ok_reply(ev.seq));
 }
 
@@ -390,6 +483,8 @@ caf::behavior call_manager(caf::event_based_actor* self, call_manager_args args)
     st->live_sessions.erase(msg.source);
     maybe_finish_shutdown(st);
   });
+  if (st->args.call_expiry_ms > 0)
+    self->delayed_send(self, expiry_sweep_interval(st->args.call_expiry_ms), sweep_atom::value);
 
   return {
       [self, st](cti_atom, const cti_event& ev) { handle_event(self, st, ev); },
@@ -407,6 +502,12 @@ caf::behavior call_manager(caf::event_based_actor* self, call_manager_args args)
         return status;
       },
       [self, st](shutdown_atom) { begin_shutdown(self, st); },
+      [self, st](sweep_atom) {
+        if (st->shutting_down)
+          return;
+        expire_calls(self, st);
+        self->delayed_send(self, expiry_sweep_interval(st->args.call_expiry_ms), sweep_atom::value);
+      },
   };
 }
 

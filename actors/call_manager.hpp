@@ -16,7 +16,14 @@
 //            stops recording sessions.
 // Failure:   an event that does not fit the call's state is answered with
 //            ok=false ("unknown_call", "bad_state") and counted; nothing else
-//            changes. A session that fails to start makes the answer
+//            changes. A call_offered is also refused with "duplicate_call"
+//            when its call id ended recently in this run (the id names one
+//            call row; reusing it would rewrite the earlier call's details),
+//            and with "too_many_calls" beyond max_calls_in_progress.
+// Expiry:    a call with no event for call_expiry_ms is ended as if by
+//            call_ended, its recording stopped with the reason "expired",
+//            and a warning logged (a lost call_ended must not keep a call,
+//            or a recording, open forever). A session that fails to start makes the answer
 //            ok=false with the reason; the call itself goes on unrecorded.
 //
 // Call states:
@@ -45,8 +52,10 @@ struct call_manager_args {
   caf::actor key_cache;
   caf::actor media_receiver;
   caf::actor metadata_writer;
-  encryption_policy policy;  // how each call's artefacts are written
-  caf::actor transcoder;     // optional: told when a recording's files are final
+  encryption_policy policy;                    // how each call's artefacts are written
+  caf::actor transcoder;                       // optional: told when a recording's files are final
+  std::int64_t max_calls_in_progress = 10000;  // 0: no limit
+  std::int64_t call_expiry_ms = 24 * 3600 * 1000;  // 0: calls never expire
 };
 
 caf::behavior call_manager(caf::event_based_actor* self, call_manager_args args);

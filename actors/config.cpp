@@ -186,7 +186,9 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
                                               "transcode_interval_ms",
                                               "transcode_delay_ms",
                                               "db_timeout_ms",
-                                              "wait_for_db_ms"};
+                                              "wait_for_db_ms",
+                                              "max_calls_in_progress",
+                                              "call_expiry_ms"};
   if (auto ok = check_keys(t, known, "[engine]", path); !ok)
     return ok.error();
 
@@ -211,6 +213,8 @@ result<void> read_engine_table(const toml::table& t, engine_config& cfg, const s
   r.read("transcode", cfg.transcode);
   r.read("transcode_interval_ms", cfg.transcode_interval_ms);
   r.read("transcode_delay_ms", cfg.transcode_delay_ms);
+  r.read("max_calls_in_progress", cfg.max_calls_in_progress);
+  r.read("call_expiry_ms", cfg.call_expiry_ms);
   if (auto ok = r.status(); !ok)
     return ok;
   if (!ports.empty()) {
@@ -311,6 +315,10 @@ result<void> validate_config(const engine_config& cfg) {
     return make_error("bad_config", "db_timeout_ms must be positive");
   if (cfg.wait_for_db_ms < 0)
     return make_error("bad_config", "wait_for_db_ms must not be negative");
+  if (cfg.max_calls_in_progress < 0)
+    return make_error("bad_config", "max_calls_in_progress must not be negative");
+  if (cfg.call_expiry_ms < 0)
+    return make_error("bad_config", "call_expiry_ms must not be negative");
   if (cfg.media_port_high - cfg.media_port_low < 2)
     return make_error("bad_config", "the media port range needs at least 3 ports");
   std::set<std::string> names;

@@ -90,6 +90,12 @@ struct engine_config {
   // How often the key cache re-reads the key table, so that a rotation made
   // elsewhere (`ccrec keys rotate`) reaches new files; 0: only on request.
   std::int64_t key_reload_interval_ms = 5000;
+  // Calls in progress (offered, not yet ended) the engine keeps; a
+  // call_offered beyond this is refused ("too_many_calls"). 0: no limit.
+  std::int64_t max_calls_in_progress = 10000;
+  // A call with no CTI event for this long is ended as if by call_ended
+  // (its recording finishes with the reason "expired"); 0: never.
+  std::int64_t call_expiry_ms = 24 * 3600 * 1000;
 
   std::string database_uri() const;    // db, or the default SQLite file
   std::string recordings_dir() const;  // <data_dir>/recordings

@@ -298,6 +298,8 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
   cm.metadata_writer = e.metadata_writer;
   cm.policy = encryption_policy{cfg};
   cm.transcoder = e.transcoder;
+  cm.max_calls_in_progress = cfg.max_calls_in_progress;
+  cm.call_expiry_ms = cfg.call_expiry_ms;
   e.call_manager = e.sys.spawn(call_manager, cm);
 
   if (sock)
