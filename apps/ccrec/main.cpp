@@ -8,6 +8,13 @@
 
 #include "apps/ccrec/commands.hpp"
 
+namespace {
+
+// docs/keys.md: 0 done, 1 refused or failed, 2 unusable options.
+constexpr int exit_unusable_options = 2;
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // Nothing ccrec creates (database, recordings, WAVs) is for other users.
   ::umask(077);
@@ -36,9 +43,12 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message (or the help); its own exit codes (104,
+    // 106, ...) are replaced by the documented one for unusable options.
+    auto rc = app.exit(e);
+    return rc == 0 ? 0 : exit_unusable_options;
   }
   for (auto* sub : app.get_subcommands())
     return commands.at(sub)();
-  return 2;
+  return exit_unusable_options;
 }

@@ -29,7 +29,12 @@ void add_common_options(CLI::App& cmd, common_options& opts) {
   cmd.add_option("--kek-secret-fd", opts.kek_secret_fd,
                  "Read the key-encrypting secret from this file descriptor instead of the "
                  "CCREC_KEK_SECRET environment variable");
-  cmd.add_option("--log-level", opts.log_level, "trace, debug, info, warn, error (default: info)");
+  // Any case is taken and turned into spdlog's name; anything else is a
+  // usage error, since spdlog would read it as "off" and log nothing.
+  cmd.add_option("--log-level", opts.log_level,
+                 "trace, debug, info, warn, error, critical or off (default: info)")
+      ->transform(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"},
+                                CLI::ignore_case));
 }
 
 CLI::App* add_command(CLI::App& parent, const std::string& name, const std::string& about,
