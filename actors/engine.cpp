@@ -403,7 +403,13 @@ engine_status engine::status(std::chrono::milliseconds timeout) {
             out.active_key_id = active;
           },
           [](caf::error&) {});
-  out.cti_rejected += static_cast<std::int64_t>(impl_->cti_stats->malformed.load());
+  self->request(impl_->media_receiver, timeout, status_atom::value)
+      .receive([&](media_status& m) { out.media = m; }, [](caf::error&) {});
+  // Malformed messages never reach the call manager: the listener answers
+  // them, and counts them here.
+  const auto malformed = static_cast<std::int64_t>(impl_->cti_stats->malformed.load());
+  out.cti_rejected += malformed;
+  out.cti_received = out.cti_events + malformed;
   return out;
 }
 

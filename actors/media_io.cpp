@@ -71,6 +71,13 @@ std::int64_t arrival_stamp(const msghdr& h) {
   return -1;
 }
 
+// The shared counters are read by other threads; nearly every packet adds
+// nothing, and then costs no atomic write.
+void add_dropped(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
+  if (n != 0)
+    counter.fetch_add(n, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -432,10 +439,17 @@ void media_io::push_packet(recording& rec, leg& l, const std::uint8_t* data, std
   if (rec.audio_buf.empty())
     rec.audio_buf_since_ns = arrival_ns;
 
-  const auto emitted_before = l.tracker.counters().packets;
+  const media::leg_counters before = l.tracker.counters();
   l.tracker.push(pkt, arrival_ns, l.sink);
-  if (l.tracker.counters().packets != emitted_before + 1)
-    l.poll_until_ns = arrival_ns + irregular_watch_ns;
+  const media::leg_counters& after = l.tracker.counters();
+  if (after.packets == before.packets + 1)
+    return;
+
+  // Irregular: watch the leg, and count what the tracker dropped.
+  l.poll_until_ns = arrival_ns + irregular_watch_ns;
+  add_dropped(counters_.late, after.late - before.late);
+  add_dropped(counters_.duplicates, after.duplicates - before.duplicates);
+  add_dropped(counters_.foreign_ssrc, after.foreign_ssrc - before.foreign_ssrc);
 }
 
 void media_io::receive_screen(recording& rec, std::int64_t now_ns) {
@@ -481,13 +495,22 @@ void media_io::receive_screen(recording& rec, std::int64_t now_ns) {
 }
 
 // Closed legs' ports: count what still arrives (RTP outliving the call),
-// and let them go once the grace is over.
+// and let them go once nothing has arrived for late_grace_ms. A port that a
+// stray sender keeps hitting thus never reaches the next call, whose leg
+// would otherwise lock onto whichever stream came first
+// (docs/raw-format.md).
 void media_io::sweep_retired(std::int64_t now_ns) {
   static thread_local std::array<std::uint8_t, rtp_buffer_bytes> sink;
+  const std::int64_t grace_ns = opts_.late_grace_ms * ns_per_ms;
   std::size_t kept = 0;
   for (auto& r : retired_) {
-    while (::recv(r.fd, sink.data(), sink.size(), MSG_DONTWAIT) >= 0)
+    bool heard = false;
+    while (::recv(r.fd, sink.data(), sink.size(), MSG_DONTWAIT) >= 0) {
       ++counters_.after_end;
+      heard = true;
+    }
+    if (heard)
+      r.until_ns = std::max(r.until_ns, now_ns + grace_ns);
     if (now_ns < r.until_ns) {
       retired_[kept++] = r;
       continue;
@@ -583,7 +606,7 @@ void media_io::close_recording(const std::string& id, std::int64_t now_ns) {
     const auto& c = l->tracker.counters();
     closed.legs.push_back(leg_stats{l->name, c.packets, c.duplicates, c.reordered, c.late,
                                     l->invalid + c.unsupported_payload, c.ssrc_changes, c.ts_jumps,
-                                    l->paused_drops});
+                                    l->paused_drops, c.foreign_ssrc});
     retire_socket(l->fd, l->port, now_ns);
   }
   if (rec.screen_fd >= 0)

@@ -44,6 +44,10 @@ class media_io {
     std::atomic<std::uint64_t> invalid{0};    // not RTP / not a screen frame
     std::atomic<std::uint64_t> after_end{0};  // arrived on a closed leg's port
     std::atomic<std::uint64_t> open_ports{0};
+    // Dropped by the legs' trackers (media/leg_tracker.hpp).
+    std::atomic<std::uint64_t> late{0};
+    std::atomic<std::uint64_t> duplicates{0};
+    std::atomic<std::uint64_t> foreign_ssrc{0};
   };
 
   // `owner` receives (event_atom, media_closed) when a close completes.

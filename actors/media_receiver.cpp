@@ -44,8 +44,15 @@ caf::behavior media_receiver(caf::event_based_actor* self, media_receiver_option
       [st](resume_atom, const std::string& id) { st->io->set_paused(id, false); },
       [st](status_atom) {
         const auto& c = st->io->stats();
-        return caf::make_message(c.packets.load(), c.invalid.load(), c.after_end.load(),
-                                 c.open_ports.load());
+        media_status out;
+        out.packets = c.packets.load();
+        out.invalid = c.invalid.load();
+        out.after_end = c.after_end.load();
+        out.open_ports = c.open_ports.load();
+        out.late = c.late.load();
+        out.duplicates = c.duplicates.load();
+        out.foreign_ssrc = c.foreign_ssrc.load();
+        return out;
       },
   };
 }

@@ -15,13 +15,14 @@
 //                                              batch was sent to the writers
 //            (pause_atom, string rec_id)    drop media, write a marker
 //            (resume_atom, string rec_id)   take media again
-//            (status_atom)                  -> (uint64 packets, uint64 invalid,
-//                                              uint64 after_end, uint64 open_ports)
+//            (status_atom)                  -> media_status
+//                                              (messages/messages.hpp)
 // Sends:     (write_atom, write_batch) and, when media goes idle, (flush_atom)
 //            to the writers of each recording.
 // Failure:   no free port: engine_errc::busy. Garbage datagrams are counted
 //            per leg and dropped. A closed leg's port keeps counting RTP that
-//            outlives the call for late_grace_ms, then is released.
+//            outlives the call, and is released once nothing has arrived for
+//            late_grace_ms.
 #pragma once
 
 #include <cstddef>

@@ -296,9 +296,11 @@ void do_stop(caf::event_based_actor* self, const state_ptr& st) {
   self->request(st->args.media_receiver, caf::infinite, close_atom::value, st->args.recording_id)
       .then([self, st](media_closed& closed) {
         for (const auto& leg : closed.legs)
-          spdlog::debug("recording {} leg {}: {} packets, {} duplicates, {} late, {} invalid",
-                        closed.recording_id, leg.name, leg.packets, leg.duplicates, leg.late,
-                        leg.invalid);
+          spdlog::debug(
+              "recording {} leg {}: {} packets, {} duplicates, {} late, {} invalid, {} foreign "
+              "SSRC",
+              closed.recording_id, leg.name, leg.packets, leg.duplicates, leg.late, leg.invalid,
+              leg.foreign_ssrc);
         finish_writer(self, st, st->audio_writer, &st->audio, [self, st] {
           finish_writer(self, st, st->screen_writer, &st->screen, [self, st] {
             write_xml(st);

@@ -208,12 +208,30 @@ struct leg_stats {
   std::uint64_t ssrc_changes = 0;
   std::uint64_t ts_jumps = 0;
   std::uint64_t paused_drops = 0;
+  std::uint64_t foreign_ssrc = 0;  // a second stream's packets, dropped
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, leg_stats& x) {
   return f(caf::meta::type_name("leg_stats"), x.name, x.packets, x.duplicates, x.reordered, x.late,
-           x.invalid, x.ssrc_changes, x.ts_jumps, x.paused_drops);
+           x.invalid, x.ssrc_changes, x.ts_jumps, x.paused_drops, x.foreign_ssrc);
+}
+
+// media_receiver's counters since start, over every leg.
+struct media_status {
+  std::uint64_t packets = 0;       // datagrams received on open legs' ports
+  std::uint64_t invalid = 0;       // garbage: not RTP, not a screen frame, truncated
+  std::uint64_t after_end = 0;     // arrived on a closed leg's port
+  std::uint64_t open_ports = 0;    // bound now (legs, screens, closed legs in grace)
+  std::uint64_t late = 0;          // dropped: arrived after their slot was played
+  std::uint64_t duplicates = 0;    // dropped: seen before
+  std::uint64_t foreign_ssrc = 0;  // dropped: a second stream on a leg's port
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, media_status& x) {
+  return f(caf::meta::type_name("media_status"), x.packets, x.invalid, x.after_end, x.open_ports,
+           x.late, x.duplicates, x.foreign_ssrc);
 }
 
 struct media_closed {
@@ -352,8 +370,13 @@ struct engine_status {
   std::int64_t active_recordings = 0;
   std::int64_t recordings_started = 0;
   std::int64_t recordings_failed = 0;
+  // CTI messages (docs/cti-protocol.md): `received` counts every message,
+  // decodable or not; `events` those that decoded into an event; `rejected`
+  // those answered ok=false (malformed ones included), so
+  // rejected <= received and received - events = malformed.
   std::int64_t cti_events = 0;
   std::int64_t cti_rejected = 0;
+  std::int64_t cti_received = 0;
   std::int64_t keys_loaded = 0;
   std::int64_t active_key_id = 0;
   std::int64_t metadata_pending = 0;
@@ -367,15 +390,16 @@ struct engine_status {
   std::int64_t metadata_replayed = 0;
   std::string metadata_error;
   std::int64_t db_stuck_calls = 0;
+  media_status media;  // the media receiver's counters
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, engine_status& x) {
   return f(caf::meta::type_name("engine_status"), x.db_up, x.active_calls, x.active_recordings,
-           x.recordings_started, x.recordings_failed, x.cti_events, x.cti_rejected, x.keys_loaded,
-           x.active_key_id, x.metadata_pending, x.db_reason, x.db_since_ms, x.journal_bytes,
-           x.journal_ok, x.metadata_written, x.metadata_replayed, x.metadata_error,
-           x.db_stuck_calls);
+           x.recordings_started, x.recordings_failed, x.cti_events, x.cti_rejected, x.cti_received,
+           x.keys_loaded, x.active_key_id, x.metadata_pending, x.db_reason, x.db_since_ms,
+           x.journal_bytes, x.journal_ok, x.metadata_written, x.metadata_replayed, x.metadata_error,
+           x.db_stuck_calls, x.media);
 }
 
 // ---------------------------------------------------------------------------
@@ -426,6 +450,7 @@ inline void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<transcoder_status>("ccrec::transcoder_status");
   cfg.add_message_type<engine_status>("ccrec::engine_status");
   cfg.add_message_type<metadata_status>("ccrec::metadata_status");
+  cfg.add_message_type<media_status>("ccrec::media_status");
 }
 
 }  // namespace ccrec

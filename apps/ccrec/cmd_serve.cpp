@@ -193,9 +193,14 @@ int run_serve(const serve_options& opts) {
   final_status["state"] = "stopped";
   if (auto ok = write_status_file(cfg->data_dir, final_status); !ok)
     spdlog::warn("{}", ok.error().message);
-  spdlog::info("engine stopped: {} recordings started, {} failed, {} CTI events, {} refused",
-               status.recordings_started, status.recordings_failed, status.cti_events,
-               status.cti_rejected);
+  const auto& m = status.media;
+  spdlog::info(
+      "engine stopped: {} recordings started, {} failed; CTI: {} messages received, {} "
+      "rejected; media: {} datagrams, dropped {} invalid, {} late, {} duplicate, {} foreign "
+      "SSRC, {} after their call ended",
+      status.recordings_started, status.recordings_failed, status.cti_received,
+      status.cti_rejected, m.packets, m.invalid, m.late, m.duplicates, m.foreign_ssrc,
+      m.after_end);
   return end_actor_system(std::move(sys), 0);
 }
 

@@ -63,6 +63,26 @@ std::string not_running_reason(const nlohmann::json& j, std::int64_t now) {
   return "";
 }
 
+// What arrived and what was dropped (a status file from an older engine
+// may not have these sections).
+void print_counters(const nlohmann::json& j) {
+  if (j.contains("cti")) {
+    const auto& cti = j.at("cti");
+    auto endpoint = cti.value("endpoint", std::string{});
+    std::cout << std::setw(12) << "cti:" << cti.value("received", 0) << " message(s) received ("
+              << cti.value("events", 0) << " decoded), " << cti.value("rejected", 0)
+              << " rejected; " << (endpoint.empty() ? "no socket (embedded)" : endpoint) << "\n";
+  }
+  if (j.contains("media")) {
+    const auto& m = j.at("media");
+    std::cout << std::setw(12) << "media:" << m.value("packets", 0) << " datagram(s) received; "
+              << "dropped: " << m.value("invalid", 0) << " invalid, " << m.value("late", 0)
+              << " late, " << m.value("duplicates", 0) << " duplicate, "
+              << m.value("foreign_ssrc", 0) << " foreign SSRC; " << m.value("after_end", 0)
+              << " after their call ended; " << m.value("open_ports", 0) << " port(s) open\n";
+  }
+}
+
 void print_text(const nlohmann::json& j, std::int64_t now) {
   const auto& db = j.at("database");
   const auto& jn = j.at("journal");
@@ -105,6 +125,7 @@ void print_text(const nlohmann::json& j, std::int64_t now) {
   std::cout << std::setw(12) << "recordings:" << rec.value("active", 0) << " active ("
             << rec.value("calls", 0) << " calls in progress); " << rec.value("started", 0)
             << " started, " << rec.value("failed", 0) << " failed since start\n";
+  print_counters(j);
   std::cout << std::setw(12) << "updated:" << utc_time(j.value("updated_ms", now)) << "\n";
 }
 

@@ -46,7 +46,18 @@ nlohmann::json status_json(const serve_facts& facts, const engine_status& s, std
         {"started", s.recordings_started},
         {"failed", s.recordings_failed}}},
       {"cti",
-       {{"endpoint", facts.cti_endpoint}, {"events", s.cti_events}, {"rejected", s.cti_rejected}}},
+       {{"endpoint", facts.cti_endpoint},
+        {"received", s.cti_received},
+        {"events", s.cti_events},
+        {"rejected", s.cti_rejected}}},
+      {"media",
+       {{"packets", s.media.packets},
+        {"invalid", s.media.invalid},
+        {"late", s.media.late},
+        {"duplicates", s.media.duplicates},
+        {"foreign_ssrc", s.media.foreign_ssrc},
+        {"after_end", s.media.after_end},
+        {"open_ports", s.media.open_ports}}},
   };
 }
 

@@ -2,6 +2,8 @@
 // temp dir, real UDP media, files decrypted with the engine's own keys.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -192,6 +194,7 @@ TEST_CASE("a recorded call: RTP in, encrypted file out, exact audio back", "[eng
   CHECK(notes[1].detail == "call_ended");
 
   auto status = run.eng->status();
+  CHECK(status.cti_received == 4);
   CHECK(status.cti_events == 4);
   CHECK(status.cti_rejected == 0);
   CHECK(status.recordings_started == 1);
@@ -245,6 +248,7 @@ TEST_CASE("events that do not fit the call's state are refused and counted", "[e
   CHECK(ended_twice.error == "unknown_call");
 
   auto status = run.eng->status();
+  CHECK(status.cti_received == 11);
   CHECK(status.cti_events == 11);
   CHECK(status.cti_rejected == 6);
   CHECK(status.recordings_started == 1);
@@ -716,4 +720,137 @@ TEST_CASE("an on-demand start before the answer is the call's one recording", "[
   CHECK(rows[0].id == recording_id);
   CHECK(rows[0].status == "complete");
   require_no_orphans(cfg);
+}
+
+namespace {
+
+constexpr std::uint32_t stray_ssrc = 0xAAA;
+constexpr std::uint32_t own_ssrc = 0xCCC;
+constexpr std::uint8_t stray_byte = 0x44;
+
+std::vector<std::uint8_t> stray_rtp(std::size_t k) {
+  return rtp_packet(static_cast<std::uint16_t>(300 + k),
+                    static_cast<std::uint32_t>(99000 + k * g711_frame_bytes), stray_ssrc,
+                    [](std::size_t) { return stray_byte; });
+}
+
+std::vector<std::uint8_t> own_rtp(std::size_t k) {
+  return rtp_packet(static_cast<std::uint16_t>(7000 + k),
+                    static_cast<std::uint32_t>(1000 + k * g711_frame_bytes), own_ssrc,
+                    [k](std::size_t j) { return caller_byte(k, j); });
+}
+
+struct answered_call {
+  std::string recording_id;
+  std::uint16_t caller = 0;
+  std::uint16_t agent = 0;
+};
+
+// Offers and answers call `id` (agent a1 logged in), which is recorded.
+answered_call answer_call(running_engine& run, std::int64_t seq, const std::string& id) {
+  REQUIRE(send_event(run.self, run.cm, call_offered(seq, id, "inbound", "sales")).ok);
+  auto answered = send_event(run.self, run.cm, call_answered(seq + 1, id, "a1"));
+  REQUIRE(answered.record);
+  return {answered.recording_id, endpoint_named(answered, "caller")->port,
+          endpoint_named(answered, "agent")->port};
+}
+
+}  // namespace
+
+TEST_CASE("a second RTP stream on a leg's port is dropped, the call's own audio kept",
+          "[engine][media]") {
+  constexpr std::size_t own_packets = 100;
+  constexpr std::size_t garbage = 3;
+  temp_dir dir;
+  auto cfg = test_config(dir);
+  running_engine run{cfg};
+  REQUIRE(send_event(run.self, run.cm, agent_login(1, "a1")).ok);
+  auto call = answer_call(run, 2, "c1");
+
+  // The call's stream and a stray one alternate, packet for packet.
+  udp_sender udp;
+  for (std::size_t k = 0; k < own_packets; ++k) {
+    udp.send(call.caller, own_rtp(k));
+    udp.send(call.caller, stray_rtp(k));
+  }
+  for (std::size_t k = 0; k < agent_packets; ++k)
+    udp.send(call.agent, agent_rtp(k));
+  for (std::size_t k = 0; k < garbage; ++k)
+    udp.send(call.agent, {0x01, 0x02, 0x03});
+  std::this_thread::sleep_for(media_settle);
+  REQUIRE(send_event(run.self, run.cm, call_event(4, "call_ended", "c1")).ok);
+
+  auto row = wait_final_recording(cfg.database_uri(), call.recording_id);
+  REQUIRE(row);
+  CHECK(row->status == "complete");
+  CHECK(row->packets == static_cast<std::int64_t>(own_packets + agent_packets));
+
+  auto ring = open_test_keyring(cfg.database_uri());
+  auto wav_path = dir.file("c1.wav");
+  auto played = play_recording(cfg.recordings_dir() + "/" + row->path, ring, wav_path);
+  REQUIRE(played.ok());
+  CHECK(played->stats.leg_samples[0] == own_packets * g711_frame_bytes);
+  CHECK(played->stats.leg_samples[1] == agent_packets * g711_frame_bytes);
+  auto wav = read_wav(wav_path);
+  require_channel(wav.left, own_packets, caller_byte);
+  require_channel(wav.right, agent_packets, agent_byte);
+
+  auto status = run.eng->status();
+  CHECK(status.media.packets == 2 * own_packets + agent_packets + garbage);
+  CHECK(status.media.foreign_ssrc == own_packets);
+  CHECK(status.media.invalid == garbage);
+  CHECK(status.media.late == 0);
+  CHECK(status.media.duplicates == 0);
+  CHECK(status.media.after_end == 0);
+}
+
+TEST_CASE("a port that RTP keeps hitting after its call ended goes to no new call",
+          "[engine][media]") {
+  constexpr auto settle = std::chrono::milliseconds{700};  // > late_grace_ms + a cycle
+  temp_dir dir;
+  auto cfg = test_config(dir);
+  cfg.media_port_high = static_cast<std::uint16_t>(cfg.media_port_low + 3);  // two calls' worth
+  running_engine run{cfg};
+  REQUIRE(send_event(run.self, run.cm, agent_login(1, "a1")).ok);
+
+  auto first = answer_call(run, 10, "c1");
+  REQUIRE(send_event(run.self, run.cm, call_event(12, "call_ended", "c1")).ok);
+  REQUIRE(wait_final_recording(cfg.database_uri(), first.recording_id));
+
+  // A sender of the ended call never stops, every 20 ms.
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> sent{0};
+  std::thread stray{[&] {
+    udp_sender udp;
+    while (!stop) {
+      udp.send(first.caller, stray_rtp(sent));
+      ++sent;
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+  }};
+  std::this_thread::sleep_for(settle);
+
+  // The next calls take the other ports; once they are free again, the
+  // pool still passes over the stray's port.
+  auto second = answer_call(run, 20, "c2");
+  REQUIRE(send_event(run.self, run.cm, call_event(22, "call_ended", "c2")).ok);
+  std::this_thread::sleep_for(settle);
+  auto third = answer_call(run, 30, "c3");
+  const std::set<std::uint16_t> free_ports{first.agent, second.caller, second.agent};
+  CHECK(free_ports.count(third.caller) == 1);
+  CHECK(free_ports.count(third.agent) == 1);
+  REQUIRE(send_event(run.self, run.cm, call_event(32, "call_ended", "c3")).ok);
+
+  // Once the stray has been quiet for late_grace_ms, its port is free.
+  stop = true;
+  stray.join();
+  std::this_thread::sleep_for(settle);
+  auto fourth = answer_call(run, 40, "c4");
+  CHECK((fourth.caller == first.caller || fourth.agent == first.caller));
+  REQUIRE(send_event(run.self, run.cm, call_event(42, "call_ended", "c4")).ok);
+
+  auto status = run.eng->status();
+  CHECK(status.media.after_end == sent.load());
+  CHECK(status.media.packets == 0);
+  CHECK(status.media.foreign_ssrc == 0);
 }

@@ -142,7 +142,9 @@ TEST_CASE("malformed CTI over ZeroMQ is refused once each; the link goes on", "[
   REQUIRE(row);
   CHECK(row->status == "complete");
 
+  // Five malformed messages: received by the engine, rejected, never events.
   auto status = eng->status();
+  CHECK(status.cti_received == 9);
   CHECK(status.cti_events == 4);
   CHECK(status.cti_rejected == 5);
   CHECK(status.recordings_started == 1);
