@@ -70,3 +70,36 @@ TEST_CASE("steady-state push, reorder and release do not allocate", "[leg_tracke
   CHECK(tracker.counters().reordered == 4000);
   CHECK(tracker.counters().seq_wraps == 1);
 }
+
+TEST_CASE("a second stream dropped as foreign does not allocate", "[leg_tracker][alloc]") {
+  constexpr std::int64_t ms = 1'000'000;
+  std::uint64_t emitted = 0;
+  const frame_sink sink = [&emitted](const placed_frame&) { ++emitted; };
+  std::vector<std::uint8_t> payload(160, 0x55);
+  rtp_packet own;
+  own.payload = payload.data();
+  own.payload_size = payload.size();
+  own.ssrc = 0xCCC;
+  rtp_packet stray = own;
+  stray.ssrc = 0xAAA;
+  leg_tracker tracker(0);
+
+  // The stray stream lands between every two packets of the leg's own.
+  auto run = [&](int from, int to) {
+    for (int k = from; k < to; ++k) {
+      own.seq = static_cast<std::uint16_t>(k);
+      own.timestamp = static_cast<std::uint32_t>(160 * k);
+      tracker.push(own, k * 20 * ms, sink);
+      stray.seq = static_cast<std::uint16_t>(9000 + k);
+      stray.timestamp = static_cast<std::uint32_t>(77 + 160 * k);
+      tracker.push(stray, k * 20 * ms + 10 * ms, sink);
+    }
+  };
+  run(0, 100);
+  const std::uint64_t before = allocations.load();
+  run(100, 10000);
+  CHECK(allocations.load() - before == 0);
+  CHECK(emitted == 10000);
+  CHECK(tracker.counters().foreign_ssrc == 10000);
+  CHECK(tracker.counters().ssrc_changes == 0);
+}
