@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "actors/encryption_policy.hpp"
+#include "common/log_text.hpp"
 
 namespace ccrec {
 
@@ -301,6 +302,21 @@ result<void> parse_port_range(const std::string& text, engine_config& cfg) {
   return {};
 }
 
+result<void> check_database_uri(const std::string& uri) {
+  static const char* const known[] = {"sqlite:", "postgresql://", "postgres://"};
+  for (const char* prefix : known) {
+    if (uri.rfind(prefix, 0) == 0)
+      return {};
+  }
+
+  static const char* const hint = "; use sqlite:PATH or postgresql://USER@HOST/DATABASE";
+  auto colon = uri.find(':');
+  if (colon == std::string::npos || colon == 0)
+    return make_error("bad_config", "the database '" + log_safe(uri) + "' has no scheme" + hint);
+  return make_error("bad_config",
+                    "unknown database scheme '" + log_safe(uri.substr(0, colon + 1)) + "'" + hint);
+}
+
 result<void> validate_config(const engine_config& cfg) {
   static const std::set<std::string> modes = {"all", "percentage", "count", "on_demand"};
   static const std::set<std::string> directions = {"any", "inbound", "outbound", "internal"};
@@ -315,6 +331,8 @@ result<void> validate_config(const engine_config& cfg) {
     return make_error("bad_config", "db_timeout_ms must be positive");
   if (cfg.wait_for_db_ms < 0)
     return make_error("bad_config", "wait_for_db_ms must not be negative");
+  if (auto ok = check_database_uri(cfg.database_uri()); !ok)
+    return ok;
   if (cfg.max_calls_in_progress < 0)
     return make_error("bad_config", "max_calls_in_progress must not be negative");
   if (cfg.call_expiry_ms < 0)

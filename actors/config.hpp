@@ -108,6 +108,10 @@ result<engine_config> load_config_file(const std::string& path, engine_config ba
 // Parses "LOW-HIGH" into the media port range.
 result<void> parse_port_range(const std::string& text, engine_config& cfg);
 
+// Fails ("bad_config") unless `uri` starts with sqlite:, postgresql:// or
+// postgres://, naming only the scheme (the rest may hold a password).
+result<void> check_database_uri(const std::string& uri);
+
 // Checks values that do not depend on the environment (ranges, names).
 result<void> validate_config(const engine_config& cfg);
 

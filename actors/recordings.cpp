@@ -1,6 +1,8 @@
 #include "actors/recordings.hpp"
 
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 
 #include "actors/stored_audio.hpp"
 #include "media/raw_format.hpp"
@@ -8,13 +10,15 @@
 namespace ccrec {
 
 bool verify_result::ok() const {
-  return report.state == crypto::ccenx_state::complete && raw_ok;
+  return unreadable.empty() && report.state == crypto::ccenx_state::complete && raw_ok;
 }
 
 std::string verify_result::describe() const {
   using crypto::ccenx_state;
   auto chunks = std::to_string(report.chunks) + " chunks, " +
                 std::to_string(report.plaintext_bytes) + " bytes";
+  if (!unreadable.empty())
+    return "FAIL " + path + ": " + unreadable;
   if (ok())
     return "OK " + path + ": complete, " + chunks + ", key " + std::to_string(report.header.key_id);
   if (report.state == ccenx_state::complete)
@@ -24,7 +28,11 @@ std::string verify_result::describe() const {
            ": truncated: the database records it as complete, yet it ends "
            "without its final chunk (" +
            chunks + " authenticate)";
-  return "FAIL " + path + ": " + crypto::to_string(report.state) + ": " + report.reason;
+  // The reader names the file itself; the line names it once, first.
+  auto reason = report.reason;
+  if (reason.rfind(path + ": ", 0) == 0)
+    reason.erase(0, path.size() + 2);
+  return "FAIL " + path + ": " + crypto::to_string(report.state) + ": " + reason;
 }
 
 namespace {
@@ -103,6 +111,16 @@ verify_result verify_recording(const std::string& path, const keyring& ring,
   verify_result out;
   out.path = path;
   out.db_status = db_status;
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    out.unreadable = "not found";
+    return out;
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    out.unreadable = "not a file";
+    return out;
+  }
   if (crypto::has_ccenx_magic(path) && is_stored_audio(path))
     return verify_stored_file(path, ring, std::move(out));
   stream_check check{[&out](const media::raw_record&) { ++out.records; }};

@@ -27,6 +27,8 @@ struct verify_result {
   // When the database says this file was complete yet it lacks its final
   // chunk, it was cut short after the fact, not interrupted by a crash.
   std::string db_status;
+  // "not found" or "not a file": there was nothing to verify.
+  std::string unreadable;
 
   bool ok() const;
   std::string describe() const;  // one line for people

@@ -56,6 +56,8 @@ result<engine_config> build_config(const common_options& opts) {
     cfg.data_dir = opts.data_dir;
   if (!opts.db.empty())
     cfg.db = opts.db;
+  if (auto ok = check_database_uri(cfg.database_uri()); !ok)
+    return ok.error();
   return cfg;
 }
 

@@ -286,3 +286,45 @@ TEST_CASE("a wrong type is named with the key and both types", "[config]") {
   require_rejected("[engine]\nencryption = \"no\"\n",
                    "[engine] key 'encryption' must be true or false, not string");
 }
+
+TEST_CASE("a database URI of an unknown scheme is refused naming only the scheme", "[config]") {
+  CHECK(check_database_uri("sqlite:/var/lib/ccrec/ccrec.db").ok());
+  CHECK(check_database_uri("postgresql://ccrec@db/ccrec").ok());
+  CHECK(check_database_uri("postgres://ccrec@db/ccrec").ok());
+
+  auto mysql = check_database_uri("mysql://ccrec:hunter2@db/ccrec");
+  REQUIRE_FALSE(mysql.ok());
+  CHECK(mysql.error().code == "bad_config");
+  CHECK(mysql.error().message ==
+        "unknown database scheme 'mysql:'; use sqlite:PATH or postgresql://USER@HOST/DATABASE");
+  auto bare = check_database_uri("ccrec.db");
+  REQUIRE_FALSE(bare.ok());
+  CHECK(bare.error().message ==
+        "the database 'ccrec.db' has no scheme; use sqlite:PATH or "
+        "postgresql://USER@HOST/DATABASE");
+
+  engine_config cfg;
+  cfg.db = "mysql://x";
+  auto validated = validate_config(cfg);
+  REQUIRE_FALSE(validated.ok());
+  CHECK(validated.error().message ==
+        "unknown database scheme 'mysql:'; use sqlite:PATH or postgresql://USER@HOST/DATABASE");
+}
+
+TEST_CASE("call limits are read from [engine] and must not be negative", "[config]") {
+  test::temp_dir dir;
+  auto path = dir.file("limits.toml");
+  std::ofstream{path} << "[engine]\nmax_calls_in_progress = 50\ncall_expiry_ms = 3600000\n";
+  auto cfg = load_config_file(path, engine_config{});
+  REQUIRE(cfg.ok());
+  CHECK(cfg->max_calls_in_progress == 50);
+  CHECK(cfg->call_expiry_ms == 3600000);
+
+  engine_config defaults;
+  CHECK(defaults.max_calls_in_progress == 10000);
+  CHECK(defaults.call_expiry_ms == 86400000);
+  defaults.call_expiry_ms = -1;
+  auto bad = validate_config(defaults);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message == "call_expiry_ms must not be negative");
+}
