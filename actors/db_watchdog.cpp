@@ -1,5 +1,7 @@
 #include "actors/db_watchdog.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -8,6 +10,7 @@
 
 #include "actors/db_worker.hpp"
 #include "actors/errors.hpp"
+#include "storage/database.hpp"
 
 namespace ccrec {
 
@@ -34,6 +37,14 @@ struct watchdog_state {
   std::vector<caf::actor> subscribers;
   std::uint64_t tick_gen = 0;  // only the newest scheduled tick counts
   milliseconds backoff{0};
+  // SQLite: the database file the engine started on. Another file at the
+  // path later (restored, or made empty by some tool) is not the one the
+  // engine's keys and rows came from: the database stays down until a
+  // restart looks at it afresh.
+  std::string file;
+  bool file_known = false;
+  dev_t file_dev = 0;
+  ino_t file_ino = 0;
 };
 
 using state_ptr = std::shared_ptr<watchdog_state>;
@@ -91,12 +102,43 @@ void start_probe(caf::event_based_actor* self, const state_ptr& st) {
   self->delayed_send(self, st->deadline, deadline_atom::value, id);
 }
 
+void note_file(watchdog_state& st) {
+  struct stat now {};
+  if (st.file.empty() || ::stat(st.file.c_str(), &now) != 0)
+    return;
+  st.file_known = true;
+  st.file_dev = now.st_dev;
+  st.file_ino = now.st_ino;
+}
+
+// Why the file at the path is not the one the engine started on, or "".
+std::string file_problem(const watchdog_state& st) {
+  if (!st.file_known)
+    return "";
+  struct stat now {};
+  if (::stat(st.file.c_str(), &now) != 0)
+    return "the SQLite database file " + st.file +
+           " was deleted while the engine ran; metadata waits in the journal. Restore the "
+           "file from a backup and restart the engine";
+  if (now.st_dev != st.file_dev || now.st_ino != st.file_ino)
+    return "the SQLite database file " + st.file +
+           " was replaced by another file while the engine ran; metadata waits in the "
+           "journal. Check the new file and restart the engine";
+  return "";
+}
+
 void on_done(caf::event_based_actor* self, const state_ptr& st, std::uint64_t id) {
   auto& w = *st->worker;
   if (id != w.job_id() || !w.job() || !w.job()->finished)
     return;
   const auto& outcome = w.job()->outcome;
-  publish(self, *st, outcome.ok(), outcome.ok() ? "" : outcome.error().message);
+  // The file's fate says more than the error a probe on it meets.
+  auto problem = file_problem(*st);
+  if (problem.empty() && !outcome.ok())
+    problem = outcome.error().message;
+  if (problem.empty() && !st->file_known)
+    note_file(*st);
+  publish(self, *st, problem.empty(), problem);
   schedule_next(self, *st);
 }
 
@@ -118,6 +160,8 @@ caf::behavior db_watchdog(caf::event_based_actor* self, db_watchdog_args args) {
   auto st = std::make_shared<watchdog_state>();
   st->args = std::move(args);
   st->deadline = db_step_deadline(st->args.db_uri, st->args.timeout);
+  st->file = storage::sqlite_file_path(st->args.db_uri);
+  note_file(*st);
   st->worker = make_db_worker(self, st->args.db_uri);
   start_probe(self, st);
 

@@ -45,7 +45,9 @@ using core_ptr = std::shared_ptr<db_worker::core>;
 result<void> run_job(db_worker::core& c, const db_job_fn& fn, db_job& job) {
   try {
     if (!c.db) {
-      auto db = storage::database::open(c.uri);
+      // The engine created the database at start; a file gone since then
+      // must show as an outage, not be replaced by an empty one.
+      auto db = storage::database::open_existing(c.uri);
       if (!db)
         return db.error();
       c.db = std::move(*db);

@@ -13,6 +13,7 @@
 
 #include "actors/call_manager.hpp"
 #include "actors/cti_listener.hpp"
+#include "actors/data_dir_lock.hpp"
 #include "actors/db_watchdog.hpp"
 #include "actors/errors.hpp"
 #include "actors/key_cache.hpp"
@@ -32,6 +33,7 @@ namespace ccrec {
 struct engine::impl {
   caf::actor_system& sys;
   engine_config cfg;
+  data_dir_lock lock;  // held from start until stop
   std::string cti_endpoint;
   std::shared_ptr<cti_counters> cti_stats = std::make_shared<cti_counters>();
   caf::actor metadata_writer;
@@ -217,6 +219,55 @@ result<journal_start> open_journal(const engine_config& cfg, storage::database* 
   return out;
 }
 
+// The first sealed recording under `dir`, or "" when there is none.
+std::string first_sealed_file(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::recursive_directory_iterator it{dir, ec}, end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".ccenx")
+      return it->path().string();
+  }
+  return "";
+}
+
+bool journal_has_entries(const engine_config& cfg) {
+  std::error_code ec;
+  auto size =
+      std::filesystem::file_size(cfg.data_dir + "/journal/" + storage::journal_file_name, ec);
+  return !ec && size > storage::journal_header_bytes;
+}
+
+// A database without keys, KEK salt or recordings beside a data directory
+// that holds sealed recordings or journaled rows is not a new installation:
+// the database was deleted or replaced. A new key hierarchy would seal new
+// files under a "master key 1" that is not the one the old files need, and
+// nothing would say so; refuse instead.
+result<void> refuse_new_keys_over_old_data(storage::database& db, const engine_config& cfg) {
+  auto salt = db.setting("kek_salt");
+  auto keys = db.keys();
+  auto rows = db.recordings();
+  if (!salt || !keys || !rows)
+    return {};  // load_keys reports what is wrong with the database
+  if (salt->has_value() || !keys->empty() || !rows->empty())
+    return {};
+
+  auto sealed = first_sealed_file(cfg.recordings_dir());
+  const bool journaled = journal_has_entries(cfg);
+  if (sealed.empty() && !journaled)
+    return {};
+  auto file = storage::sqlite_file_path(cfg.database_uri());
+  return make_error(
+      "db_missing_keys",
+      "the database" + (file.empty() ? std::string{} : " " + file) +
+          " holds no keys and no recordings, but the data directory " + cfg.data_dir +
+          " already has " +
+          (sealed.empty() ? std::string{"a metadata journal with entries"}
+                          : "sealed recordings (" + sealed + ")") +
+          ": the database they belong to is missing or was replaced, and new keys would not "
+          "match them. Restore the database from a backup, or `ccrec keys import` the key "
+          "export into it, before starting");
+}
+
 // The KEK stays in guarded memory for the key cache's reloads (a rotation
 // made by another process must reach new files); Argon2id runs only here.
 struct loaded_keys {
@@ -315,6 +366,9 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
     return ok.error();
   if (auto ok = make_private_dir(cfg.data_dir); !ok)
     return ok.error();
+  auto lock = data_dir_lock::acquire(cfg.data_dir);
+  if (!lock)
+    return lock.error();
   if (auto ok = make_private_dir(cfg.recordings_dir()); !ok)
     return ok.error();
   if (auto ok = make_private_dir(cfg.recordings_dir() + "/" + storage::plaintext_spool_dir); !ok)
@@ -325,6 +379,10 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
   auto db = gate_startup(cfg);
   if (!db)
     return db.error();
+  if (cfg.encryption && *db) {
+    if (auto ok = refuse_new_keys_over_old_data(**db, cfg); !ok)
+      return ok.error();
+  }
   auto keys = load_keys(db->get(), cfg);
   if (!keys)
     return keys.error();
@@ -342,6 +400,7 @@ result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engi
 
   auto p = std::make_unique<impl>(sys);
   p->cfg = cfg;
+  p->lock = std::move(*lock);
   p->journal = std::move(journal->journal);
   p->journal_pending = std::move(journal->pending);
   p->cti_endpoint = sock ? sock->endpoint : "";
@@ -447,6 +506,7 @@ void engine::stop(std::chrono::milliseconds timeout) {
     self->send_exit(a, caf::exit_reason::user_shutdown);
   impl_->call_manager = impl_->media_receiver = impl_->key_cache = caf::actor{};
   impl_->metadata_writer = impl_->db_watchdog = impl_->cti_listener = caf::actor{};
+  impl_->lock.release();
 }
 
 void add_engine_types(caf::actor_system_config& cfg) {

@@ -69,7 +69,7 @@ caf::error as_caf_error(const error& err) {
 // Runs on the reload thread.
 result<key_set> load(loader_core& core) {
   if (!core.db) {
-    auto db = storage::database::open(core.db_uri);
+    auto db = storage::database::open_existing(core.db_uri);
     if (!db)
       return db.error();
     core.db = std::move(*db);

@@ -5,7 +5,11 @@
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
@@ -187,17 +191,64 @@ struct database::impl {
 
   detail::target target;
   soci::session sql;
-  bool broken = false;  // the last statement lost the connection
+  bool broken = false;      // the last statement lost the connection
+  bool must_exist = false;  // an SQLite file is never created (open_existing)
+  // SQLite: device and inode of the file this session opened. A session
+  // keeps writing to a file deleted under it, where every row is lost, so
+  // each statement first checks that the path still leads to this file.
+  bool file_known = false;
+  dev_t file_dev = 0;
+  ino_t file_ino = 0;
 
   // ---- connection -------------------------------------------------------
 
+  // SQLite creates a missing file on open; a session that must find its
+  // database refuses first. (A file deleted in between is the rare race
+  // left: SOCI 4.0's SQLite backend takes no "do not create" flag.)
+  result<void> require_file() const {
+    if (!must_exist || target.kind != backend_kind::sqlite3)
+      return {};
+    struct stat st {};
+    if (::stat(target.shown.c_str(), &st) == 0)
+      return {};
+    return make_error("db_missing", "no SQLite database at " + target.shown + " (" +
+                                        std::strerror(errno) +
+                                        "); not creating an empty one in its place");
+  }
+
+  void note_file() {
+    struct stat st {};
+    file_known = target.kind == backend_kind::sqlite3 && ::stat(target.shown.c_str(), &st) == 0;
+    file_dev = st.st_dev;
+    file_ino = st.st_ino;
+  }
+
+  // Fails with "db_unreachable" (the rows must wait in the journal) when the
+  // file this session opened is no longer at its path.
+  result<void> check_file() const {
+    if (!file_known)
+      return {};
+    struct stat st {};
+    if (::stat(target.shown.c_str(), &st) != 0)
+      return make_error(kUnreachable, "the SQLite database file " + target.shown +
+                                          " was deleted while open (" + std::strerror(errno) +
+                                          "); restore it from a backup");
+    if (st.st_dev != file_dev || st.st_ino != file_ino)
+      return make_error(kUnreachable, "the SQLite database file " + target.shown +
+                                          " was replaced by another file while open");
+    return {};
+  }
+
   result<void> connect() {
+    if (auto there = require_file(); !there)
+      return there;
     try {
       if (target.kind == backend_kind::sqlite3)
         sql.open(soci::sqlite3, target.connect);
       else
         sql.open(soci::postgresql, target.connect);
       configure_session();
+      note_file();
       return {};
     } catch (const soci::soci_error& e) {
       return open_error("cannot open", detail::bare_message(e));
@@ -207,9 +258,14 @@ struct database::impl {
   }
 
   result<void> reconnect() {
+    if (auto there = require_file(); !there) {
+      broken = true;
+      return there;
+    }
     try {
       sql.reconnect();
       configure_session();
+      note_file();
       broken = false;
       return {};
     } catch (const soci::soci_error& e) {
@@ -271,6 +327,10 @@ struct database::impl {
       auto healed = reconnect();
       if (!healed)
         return healed.error().with_context(what);
+    }
+    if (auto same = check_file(); !same) {
+      broken = true;
+      return same.error().with_context(what);
     }
     try {
       if constexpr (std::is_void_v<T>) {
@@ -500,6 +560,26 @@ result<std::unique_ptr<database>> database::open(const std::string& connection) 
   if (!connected)
     return connected.error();
   return std::unique_ptr<database>(new database(std::move(p)));
+}
+
+result<std::unique_ptr<database>> database::open_existing(const std::string& connection) {
+  auto target = detail::parse_target(connection);
+  if (!target)
+    return target.error();
+
+  auto p = std::make_unique<impl>(std::move(*target));
+  p->must_exist = true;
+  auto connected = p->connect();
+  if (!connected)
+    return connected.error();
+  return std::unique_ptr<database>(new database(std::move(p)));
+}
+
+std::string sqlite_file_path(const std::string& connection) {
+  auto target = detail::parse_target(connection);
+  if (!target || target->kind != backend_kind::sqlite3)
+    return "";
+  return target->shown;
 }
 
 std::string database::backend() const {

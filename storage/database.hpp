@@ -105,12 +105,21 @@ struct audit_row {
   std::string detail;
 };
 
+// The file an SQLite connection string names ("sqlite:PATH" or a bare
+// PATH); "" for PostgreSQL or a malformed string.
+std::string sqlite_file_path(const std::string& connection);
+
 class database {
  public:
   // `connection` is "sqlite:PATH", a bare PATH (SQLite), or a
   // "postgresql://..." URI. Fails with code "db_unreachable" when the server
   // cannot be reached, "db_open_failed" for other failures.
   static result<std::unique_ptr<database>> open(const std::string& connection);
+  // As open(), but never creates an SQLite file: fails with "db_missing",
+  // naming the path, when there is none (deleted, or a wrong --data-dir).
+  // Reconnects of the returned session refuse to create one too. For
+  // commands and engine parts that must find the database already there.
+  static result<std::unique_ptr<database>> open_existing(const std::string& connection);
   ~database();
 
   std::string backend() const;  // "sqlite3" or "postgresql"

@@ -106,7 +106,7 @@ result<kek_inputs> prepare_kek(const engine_config& cfg, int kek_secret_fd, std:
   return out;
 }
 
-result<offline_context> open_offline(const common_options& opts, bool need_keys) {
+result<offline_context> open_offline(const common_options& opts, bool need_keys, bool may_create) {
   offline_context ctx;
   auto cfg = build_config(opts);
   if (!cfg)
@@ -116,7 +116,8 @@ result<offline_context> open_offline(const common_options& opts, bool need_keys)
     return make_error("no_data_dir", "no ccrec data directory at '" + ctx.cfg.data_dir +
                                          "' (pass --data-dir, or --db for another database)");
 
-  auto db = storage::database::open(ctx.cfg.database_uri());
+  auto db = may_create ? storage::database::open(ctx.cfg.database_uri())
+                       : storage::database::open_existing(ctx.cfg.database_uri());
   if (!db)
     return db.error();
   ctx.db = std::move(*db);

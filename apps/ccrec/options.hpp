@@ -50,12 +50,17 @@ struct kek_inputs {
 result<kek_inputs> prepare_kek(const engine_config& cfg, int kek_secret_fd, std::string actor);
 
 // Opens the database and the keyring for offline commands (no key is created).
+// The SQLite file must exist ("db_missing" otherwise): a command that made an
+// empty one would hide a deleted database and give the next engine start a
+// new key hierarchy. Only `may_create` (keys import, restoring into a new
+// installation) creates it.
 struct offline_context {
   engine_config cfg;
   std::unique_ptr<storage::database> db;
   keyring ring;
 };
-result<offline_context> open_offline(const common_options& opts, bool need_keys);
+result<offline_context> open_offline(const common_options& opts, bool need_keys,
+                                     bool may_create = false);
 
 void set_log_level(const std::string& level);
 

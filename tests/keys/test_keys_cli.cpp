@@ -81,6 +81,14 @@ std::string config_file(const temp_dir& dir, const std::string& name, const std:
   return path;
 }
 
+// `ccrec keys` works on an installation's existing database (a missing
+// SQLite file is refused, never created): make it, as a first start would.
+void create_database(const fresh_target& target) {
+  auto db = storage::database::open(target.connection());
+  REQUIRE(db.ok());
+  REQUIRE((*db)->migrate().ok());
+}
+
 const std::string secret_env = std::string{"CCREC_KEK_SECRET="} + test_kek_secret;
 const std::string passphrase_env = std::string{"CCREC_EXPORT_PASSPHRASE="} + test_passphrase;
 
@@ -99,6 +107,7 @@ TEST_CASE("ccrec keys: rotate, list, deactivate, delete, export, import", "[keys
   DYNAMIC_SECTION(backend) {
     temp_dir dir;
     fresh_target target{backend};
+    create_database(target);
     const auto cfg = config_file(dir, "ccrec.toml", target.connection(), true);
 
     auto first = run_ccrec(dir, keys_cmd(cfg, {"rotate"}), {secret_env});
@@ -243,6 +252,7 @@ TEST_CASE("ccrec keys export asks for the passphrase twice on a terminal, withou
           "[keys][cli]") {
   temp_dir dir;
   fresh_target target{"sqlite"};
+  create_database(target);
   const auto cfg = config_file(dir, "ccrec.toml", target.connection(), true);
   REQUIRE(run_ccrec(dir, keys_cmd(cfg, {"rotate"}), {secret_env}).code == 0);
 
