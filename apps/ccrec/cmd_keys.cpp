@@ -21,6 +21,7 @@
 #include "apps/ccrec/commands.hpp"
 #include "apps/ccrec/options.hpp"
 #include "apps/ccrec/output.hpp"
+#include "crypto/key_export.hpp"
 
 namespace ccrec::app {
 
@@ -246,15 +247,32 @@ result<void> ensure_data_dir(const common_options& opts) {
   return {};
 }
 
+// Opens the export with its passphrase and drops the keys again: a wrong
+// passphrase or a damaged file must fail before the data directory or the
+// database is created, or a failed restore leaves an empty installation.
+result<void> check_export(const std::string& path, const crypto::secret_bytes& passphrase) {
+  if (auto ok = crypto::initialise(); !ok)
+    return ok.error();
+  auto file = crypto::read_key_export_file(path);
+  if (!file)
+    return file.error();
+  auto keys = crypto::open_key_export(*file, passphrase);
+  if (!keys)
+    return keys.error().with_context(path);
+  return {};
+}
+
 int run_import(const keys_options& opts) {
-  if (auto ok = ensure_data_dir(opts.common); !ok)
-    return fail("import", ok.error(), exit_setup);
-  auto ctx = open_offline(opts.common, false);
-  if (!ctx)
-    return fail("import", ctx.error(), exit_setup);
   auto passphrase = read_passphrase(false);
   if (!passphrase)
     return fail("import", passphrase.error(), exit_setup);
+  if (auto ok = check_export(opts.file, *passphrase); !ok)
+    return fail("import", ok.error(), exit_refused);
+  if (auto ok = ensure_data_dir(opts.common); !ok)
+    return fail("import", ok.error(), exit_setup);
+  auto ctx = open_offline(opts.common, false, true);
+  if (!ctx)
+    return fail("import", ctx.error(), exit_setup);
 
   auto* context = &*ctx;
   const auto& common = opts.common;
