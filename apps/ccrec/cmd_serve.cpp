@@ -6,7 +6,9 @@
 #include <cctype>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -74,8 +76,13 @@ void publish_status(engine& eng, const engine_config& cfg, serve_facts& facts,
   facts.state = state;
   auto status = eng.status(std::chrono::seconds{1});
   auto ok = write_status_file(cfg.data_dir, status_json(facts, status, wall_ms()));
-  if (!ok)
+  // Once per failure and once on recovery: a full disk would otherwise add
+  // a line every second to a log that may be on the same disk.
+  if (!ok && !facts.status_write_failing)
     spdlog::warn("{}", ok.error().message);
+  if (ok && facts.status_write_failing)
+    spdlog::info("the status file is written again");
+  facts.status_write_failing = !ok;
 }
 
 // Ends the actor system, but never waits forever: an actor of another part
@@ -132,13 +139,34 @@ sigset_t block_stop_signals() {
   return set;
 }
 
-void write_ready_file(const std::string& path, const std::string& endpoint) {
+// A supervisor waits for the ready file; one that can never appear must
+// stop the start, not leave the supervisor waiting forever.
+result<void> write_ready_file(const std::string& path, const std::string& endpoint) {
   if (path.empty())
-    return;
-  std::ofstream out{path + ".tmp"};
-  out << endpoint << "\n";
-  out.close();
-  std::rename((path + ".tmp").c_str(), path.c_str());
+    return {};
+  const auto tmp = path + ".tmp";
+  {
+    std::ofstream out{tmp};
+    out << endpoint << "\n";
+    out.close();
+    if (!out)
+      return make_error("ready_file", "cannot write the ready file " + path + " (via " + tmp +
+                                          "): " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return make_error("ready_file",
+                      "cannot write the ready file " + path + ": " + std::strerror(errno));
+  return {};
+}
+
+// Before the engine starts: the ready file's directory must take a file.
+result<void> check_ready_file(const std::string& path) {
+  if (path.empty())
+    return {};
+  if (auto ok = write_ready_file(path, ""); !ok)
+    return ok;
+  std::remove(path.c_str());
+  return {};
 }
 
 int run_serve(const serve_options& opts) {
@@ -165,6 +193,9 @@ int run_serve(const serve_options& opts) {
     cfg->wait_for_db_ms = *wait;
   }
 
+  if (auto ok = check_ready_file(opts.ready_file); !ok)
+    return print_failure("serve", ok.error(), 2);
+
   auto signals = block_stop_signals();
   caf::actor_system_config sys_cfg;
   add_engine_types(sys_cfg);
@@ -181,17 +212,20 @@ int run_serve(const serve_options& opts) {
   facts.cti_endpoint = (*eng)->cti_endpoint();
   facts.encryption = cfg->encryption;
   publish_status(**eng, *cfg, facts, "running");
-  write_ready_file(opts.ready_file, (*eng)->cti_endpoint());
-
-  int sig = wait_for_stop(signals, **eng, *cfg, facts);
-  spdlog::info("signal {}: stopping; open recordings are being finalised", sig);
+  int sig = 0;
+  if (auto ready = write_ready_file(opts.ready_file, (*eng)->cti_endpoint()); !ready)
+    spdlog::error("{}; stopping", ready.error().message);
+  else
+    sig = wait_for_stop(signals, **eng, *cfg, facts);
+  if (sig != 0)
+    spdlog::info("signal {}: stopping; open recordings are being finalised", sig);
   publish_status(**eng, *cfg, facts, "stopping");
   auto status = (*eng)->status(std::chrono::seconds{1});
   (*eng)->stop();
   eng->reset();
   auto final_status = status_json(facts, status, wall_ms());
   final_status["state"] = "stopped";
-  if (auto ok = write_status_file(cfg->data_dir, final_status); !ok)
+  if (auto ok = write_status_file(cfg->data_dir, final_status); !ok && !facts.status_write_failing)
     spdlog::warn("{}", ok.error().message);
   const auto& m = status.media;
   spdlog::info(
@@ -201,7 +235,7 @@ int run_serve(const serve_options& opts) {
       status.recordings_started, status.recordings_failed, status.cti_received,
       status.cti_rejected, m.packets, m.invalid, m.late, m.duplicates, m.foreign_ssrc,
       m.after_end);
-  return end_actor_system(std::move(sys), 0);
+  return end_actor_system(std::move(sys), sig != 0 ? 0 : 1);
 }
 
 }  // namespace

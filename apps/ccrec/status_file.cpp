@@ -1,12 +1,53 @@
 #include "apps/ccrec/status_file.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 namespace ccrec::app {
+
+namespace {
+
+constexpr mode_t kStatusFileMode = 0600;
+
+error write_failure(const std::string& what, const std::string& path) {
+  return make_error("status_file", "cannot " + what + " " + path + ": " + std::strerror(errno) +
+                                       "; the previous status file is kept");
+}
+
+// Writes `text` to `path` and makes it durable; any failure (a full disk
+// shows at write, fsync or close) is reported, never a short file.
+result<void> write_whole_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kStatusFileMode);
+  if (fd < 0)
+    return write_failure("create", path);
+  std::size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      auto failure = write_failure("write", path);
+      ::close(fd);
+      return failure;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    auto failure = write_failure("sync", path);
+    ::close(fd);
+    return failure;
+  }
+  if (::close(fd) != 0)
+    return write_failure("close", path);
+  return {};
+}
+
+}  // namespace
 
 std::string status_file_path(const std::string& data_dir) {
   return data_dir + "/" + status_file_name;
@@ -64,15 +105,12 @@ nlohmann::json status_json(const serve_facts& facts, const engine_status& s, std
 result<void> write_status_file(const std::string& data_dir, const nlohmann::json& status) {
   auto path = status_file_path(data_dir);
   auto tmp = path + ".tmp";
-  {
-    std::ofstream out{tmp, std::ios::trunc};
-    out << status.dump(2) << "\n";
-    if (!out)
-      return make_error("status_file", "cannot write " + tmp + ": " + std::strerror(errno));
-  }
-  // No fsync: the file is a live view, rewritten every second.
+  // Only a complete, synced file replaces the old one: renaming a file the
+  // full disk cut short would leave `ccrec status` nothing to read.
+  if (auto ok = write_whole_file(tmp, status.dump(2) + "\n"); !ok)
+    return ok;
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return make_error("status_file", "cannot rename " + tmp + ": " + std::strerror(errno));
+    return write_failure("rename " + tmp + " to", path);
   return {};
 }
 

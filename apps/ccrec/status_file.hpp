@@ -34,6 +34,7 @@ struct serve_facts {
   std::string db_backend;         // "postgresql" or "sqlite3"
   std::string cti_endpoint;
   bool encryption = true;
+  bool status_write_failing = false;  // the last write failed (logged once)
 };
 
 std::string status_file_path(const std::string& data_dir);
@@ -41,7 +42,9 @@ std::string status_file_path(const std::string& data_dir);
 nlohmann::json status_json(const serve_facts& facts, const engine_status& status,
                            std::int64_t now_ms);
 
-// Fails with "status_file" naming the path and the reason.
+// Writes, syncs and closes a temporary file, and only then renames it over
+// the old one; on any failure the old file stays. Fails with "status_file"
+// naming the path and the reason.
 result<void> write_status_file(const std::string& data_dir, const nlohmann::json& status);
 
 std::int64_t wall_ms();
