@@ -118,6 +118,11 @@ bool manifest_writable(const std::string& path) {
 // Set from the signal handler: a lock-free atomic store is async-signal-safe.
 std::atomic<bool> stop_flag{false};
 
+// After Ctrl-C or SIGTERM, the ends and logouts still to send get this long
+// in all for their replies: the engine hears about every call when it is
+// there, and a gone engine does not keep the simulator running.
+constexpr std::chrono::milliseconds stop_grace{2000};
+
 extern "C" void on_stop_signal(int) {
   stop_flag.store(true);
 }
@@ -158,6 +163,7 @@ int run(const common_args& a, const std::string& mode, const std::vector<media_c
 
   const stop_signals signals;
   options.stop = &stop_flag;
+  (*cti)->stop_when(&stop_flag, stop_grace);
   const auto report = run_calls(**cti, calls, options, [&out](const call_report& c) {
     out << summarize_call(c) << std::endl;
   });

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -115,9 +116,10 @@ cti_client::cti_client(std::string endpoint, std::chrono::milliseconds timeout,
 
 cti_client::~cti_client() = default;
 
-std::string cti_client::describe_timeout(std::uint64_t seq, const std::string& type) const {
+std::string cti_client::describe_timeout(std::uint64_t seq, const std::string& type,
+                                         std::chrono::milliseconds waited) const {
   char secs[32];
-  std::snprintf(secs, sizeof secs, "%g", static_cast<double>(timeout_.count()) / 1000.0);
+  std::snprintf(secs, sizeof secs, "%g", static_cast<double>(waited.count()) / 1000.0);
   return "engine did not answer event seq " + std::to_string(seq) + " (" + type + ") within " +
          secs + " s at " + endpoint_;
 }
@@ -147,17 +149,49 @@ result<cti_ack> cti_client::send(nlohmann::json event) {
   }
 }
 
+void cti_client::stop_when(const std::atomic<bool>* stop, std::chrono::milliseconds grace) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stop_ = stop;
+  stop_grace_ = grace;
+}
+
+std::chrono::milliseconds cti_client::current_wait() const {
+  return unanswered_ ? std::min(timeout_, cti_unanswered_wait) : timeout_;
+}
+
+// When the reply to an event sent at `start` is given up: the full timeout,
+// the short one while the engine seems gone, and never past the stop
+// deadline once a stop was asked for.
+std::chrono::steady_clock::time_point cti_client::wait_deadline(
+    std::chrono::steady_clock::time_point start) {
+  auto deadline = start + current_wait();
+  if (stop_ == nullptr || !stop_->load())
+    return deadline;
+  if (!stop_deadline_)
+    stop_deadline_ = std::chrono::steady_clock::now() + stop_grace_;
+  return std::min(deadline, *stop_deadline_);
+}
+
 result<cti_ack> cti_client::await_reply(std::uint64_t seq, const std::string& type) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  const auto start = std::chrono::steady_clock::now();
   for (;;) {
+    const auto deadline = wait_deadline(start);
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline)
-      return make_error("cti_timeout", describe_timeout(seq, type));
-    // Rounded up: zmq_poll counts whole milliseconds and may wake a little early.
+    if (now >= deadline && stop_deadline_ && deadline == *stop_deadline_)
+      return make_error("cti_stopped", "stopping: no reply to event seq " + std::to_string(seq) +
+                                           " (" + type + ") from " + endpoint_ +
+                                           " before the stop deadline");
+    if (now >= deadline) {
+      auto waited = current_wait();
+      unanswered_ = true;
+      return make_error("cti_timeout", describe_timeout(seq, type, waited));
+    }
+    // Rounded up: zmq_poll counts whole milliseconds and may wake a little
+    // early. In slices, so that a stop is noticed.
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
 
     std::vector<zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, left);
+    zmq::poll(items, std::min(left, cti_stop_check));
     if (!(items[0].revents & ZMQ_POLLIN))
       continue;
 
@@ -165,6 +199,7 @@ result<cti_ack> cti_client::await_reply(std::uint64_t seq, const std::string& ty
     if (!socket_.recv(frame, zmq::recv_flags::dontwait))
       continue;
     auto ack = parse_cti_ack(frame.to_string());
+    unanswered_ = false;  // whatever it says, the engine is answering again
     if (!ack)
       return ack.error().with_context("reply to event seq " + std::to_string(seq));
     if (ack->seq < seq) {

@@ -12,8 +12,16 @@
 // microseconds, so the serialisation costs nothing worth having a socket per
 // thread for. A reply that arrives after its event timed out is recognised
 // by its older `seq` and dropped by the next send().
+//
+// Once an event times out, the engine is taken for gone: later events wait
+// at most cti_unanswered_wait for their reply, so that ending many calls
+// does not cost the full timeout each, one after another. Any reply (even a
+// late one) shows the engine is back and restores the full timeout. After
+// stop_when()'s flag turns true, every wait ends at most `grace` after the
+// first event that saw it: a stopping run ends within a bounded time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -30,6 +38,12 @@ namespace ccrec::pbxsim {
 
 inline constexpr int cti_protocol_version = 1;
 inline constexpr std::chrono::milliseconds cti_default_timeout{5000};
+// How long an event waits once an earlier one went unanswered: long enough
+// for an engine that merely paused to answer, short enough that ending a
+// hundred calls to a gone engine takes seconds, not minutes.
+inline constexpr std::chrono::milliseconds cti_unanswered_wait{250};
+// How often a wait looks at the stop flag.
+inline constexpr std::chrono::milliseconds cti_stop_check{50};
 
 struct cti_target {
   std::string host;
@@ -72,8 +86,13 @@ class cti_client {
 
   // Sends `event` (an object with at least "type") and returns the engine's
   // reply. Errors: "cti_timeout" ("engine did not answer event seq N (type)
-  // within T s at ENDPOINT"), "cti_send_failed", "bad_reply".
+  // within T s at ENDPOINT"), "cti_send_failed", "bad_reply", and
+  // "cti_stopped" when the stop deadline passed before the reply came.
   result<cti_ack> send(nlohmann::json event);
+
+  // From when `*stop` turns true, replies are awaited for at most `grace`
+  // in all (see above). `stop` must outlive the client; call before send().
+  void stop_when(const std::atomic<bool>* stop, std::chrono::milliseconds grace);
 
   const std::string& endpoint() const { return endpoint_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
@@ -83,7 +102,10 @@ class cti_client {
              std::unique_ptr<zmq::context_t> owned, zmq::context_t& context);
 
   result<cti_ack> await_reply(std::uint64_t seq, const std::string& type);
-  std::string describe_timeout(std::uint64_t seq, const std::string& type) const;
+  std::chrono::steady_clock::time_point wait_deadline(std::chrono::steady_clock::time_point start);
+  std::string describe_timeout(std::uint64_t seq, const std::string& type,
+                               std::chrono::milliseconds waited) const;
+  std::chrono::milliseconds current_wait() const;
 
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
@@ -91,6 +113,10 @@ class cti_client {
   zmq::socket_t socket_;
   std::mutex mutex_;  // guards socket_ and next_seq_
   std::uint64_t next_seq_ = 1;
+  bool unanswered_ = false;  // the last event timed out and no reply came since
+  const std::atomic<bool>* stop_ = nullptr;
+  std::chrono::milliseconds stop_grace_{0};
+  std::optional<std::chrono::steady_clock::time_point> stop_deadline_;
 };
 
 // Milliseconds since the Unix epoch, for the events' `ts`.

@@ -1,6 +1,7 @@
 // The CTI client and the loopback guards, against a real ROUTER socket.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -157,6 +158,83 @@ TEST_CASE("an engine that never answers times out with a clear message", "[cti]"
   REQUIRE_FALSE(lost.ok());
   CHECK(lost.error().message ==
         "engine did not answer event seq 1 (agent_login) within 0.2 s at tcp://127.0.0.1:1");
+}
+
+TEST_CASE("once an event went unanswered, later ones wait only cti_unanswered_wait", "[cti]") {
+  test::fake_engine_options silent;
+  silent.silent = true;
+  test::fake_engine engine(silent);
+  auto client = cti_client::connect(engine.endpoint(), 1000ms);
+  REQUIRE(client.ok());
+
+  auto start = std::chrono::steady_clock::now();
+  auto first = (*client)->send({{"type", "call_ended"}, {"call_id", "c1"}});
+  auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE_FALSE(first.ok());
+  CHECK(first.error().message ==
+        "engine did not answer event seq 1 (call_ended) within 1 s at " + engine.endpoint());
+  CHECK(took >= 1000ms);
+
+  // Four more ends: 250 ms each, not 1 s each, one after another.
+  start = std::chrono::steady_clock::now();
+  for (int i = 2; i <= 5; ++i) {
+    auto ack = (*client)->send({{"type", "call_ended"}, {"call_id", "c" + std::to_string(i)}});
+    REQUIRE_FALSE(ack.ok());
+    CHECK(ack.error().code == "cti_timeout");
+    CHECK(ack.error().message == "engine did not answer event seq " + std::to_string(i) +
+                                     " (call_ended) within 0.25 s at " + engine.endpoint());
+  }
+  took = std::chrono::steady_clock::now() - start;
+  INFO(std::chrono::duration<double>(took).count());
+  CHECK(took >= 4 * cti_unanswered_wait);
+  CHECK(took < 2000ms);
+}
+
+TEST_CASE("after a stop, replies are awaited only until the stop grace ends", "[cti]") {
+  test::fake_engine_options silent;
+  silent.silent = true;
+  test::fake_engine engine(silent);
+  auto client = cti_client::connect(engine.endpoint(), 5000ms);
+  REQUIRE(client.ok());
+  std::atomic<bool> stop{false};
+  (*client)->stop_when(&stop, 300ms);
+
+  // The stop comes while the first event waits: it ends 300 ms later.
+  std::thread stopper([&stop] {
+    std::this_thread::sleep_for(200ms);
+    stop = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto first = (*client)->send({{"type", "call_ended"}, {"call_id", "c1"}});
+  stopper.join();
+  REQUIRE_FALSE(first.ok());
+  CHECK(first.error().code == "cti_stopped");
+  CHECK(first.error().message == "stopping: no reply to event seq 1 (call_ended) from " +
+                                     engine.endpoint() + " before the stop deadline");
+
+  // The grace is for all events together: the next ones do not wait.
+  for (int i = 2; i <= 4; ++i) {
+    auto ack = (*client)->send({{"type", "agent_logout"}, {"agent", "a"}});
+    REQUIRE_FALSE(ack.ok());
+    CHECK(ack.error().code == "cti_stopped");
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO(std::chrono::duration<double>(took).count());
+  CHECK(took >= 500ms);
+  CHECK(took < 1500ms);
+}
+
+TEST_CASE("a stop does not cut short events the engine answers", "[cti]") {
+  test::fake_engine engine;
+  auto client = cti_client::connect(engine.endpoint(), 1000ms);
+  REQUIRE(client.ok());
+  std::atomic<bool> stop{true};
+  (*client)->stop_when(&stop, 300ms);
+  auto ack = (*client)->send({{"type", "agent_logout"}, {"agent", "a"}});
+  INFO((ack.ok() ? std::string() : ack.error().message));
+  REQUIRE(ack.ok());
+  CHECK(ack->ok);
+  CHECK(ack->seq == 1);
 }
 
 TEST_CASE("a reply that arrives after its timeout is not taken for the next one", "[cti]") {
