@@ -448,7 +448,8 @@ void handle_event(caf::event_based_actor* self, const state_ptr& st, const cti_e
   ++st->counters.cti_events;
   if (st->shutting_down) {
     ++st->counters.cti_rejected;
-    return rp.deliver(error_reply(ev.seq, "bad_state", ev.type + ": the engine is shutting down"));
+    return rp.deliver(
+        error_reply(ev.seq, "bad_state", log_safe(ev.type) + ": the engine is shutting down"));
   }
   auto it = handlers().find(ev.type);
   if (it == handlers().end()) {
