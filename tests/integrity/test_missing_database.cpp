@@ -6,6 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "actors/engine.hpp"
 #include "storage/database.hpp"
@@ -234,4 +237,50 @@ TEST_CASE("storage: open_existing never creates an SQLite file", "[integrity][mi
   REQUIRE_FALSE(second.ok());
   CHECK(second.error().code == "db_missing");
   CHECK_FALSE(std::filesystem::exists(dir.file("a.db")));
+}
+
+TEST_CASE("the reported case: the database deleted under ccrec serve and the restart after",
+          "[integrity][missing-db][cli]") {
+  temp_dir dir;
+  const auto data = dir.file("data");
+  const auto sealed = leave_a_recording(data);
+  const auto config = serve_config(dir, data);
+
+  ccrec_process serve{{"serve", "--config", config, "--ready-file", dir.file("ready")},
+                      dir.file("serve.log")};
+  REQUIRE(wait_until_file(dir.file("ready"), std::chrono::seconds{30}));
+  remove_database_files(data);
+
+  // `ccrec status` shows the database down, with the reason.
+  nlohmann::json status;
+  for (int i = 0; i < 100; ++i) {
+    auto run = run_ccrec(dir, {"status", "--data-dir", data, "--json"}, {});
+    status = nlohmann::json::parse(run.out, nullptr, false);
+    if (!status.is_discarded() && status["database"]["up"] == false)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  REQUIRE_FALSE(status.is_discarded());
+  CHECK(status["database"]["up"] == false);
+  CHECK(status["database"]["reason"] ==
+        "the SQLite database file " + data +
+            "/ccrec.db was deleted while the engine ran; metadata waits in the journal. Restore "
+            "the file from a backup and restart the engine");
+
+  // A read-only command makes no new database.
+  auto listed = run_ccrec(dir, {"recordings", "--data-dir", data});
+  CHECK(listed.code == 2);
+  CHECK(listed.err == "ccrec recordings: " + missing_db_message(data) + "\n");
+  CHECK_FALSE(std::filesystem::exists(data + "/ccrec.db"));
+  CHECK(serve.stop() == 0);
+
+  // A restart refuses to make a new master key 1.
+  auto restart = run_ccrec(dir, {"serve", "--config", config});
+  CHECK(restart.code == 1);
+  CHECK(restart.err == "ccrec serve: refusing to start: the database " + data +
+                           "/ccrec.db holds no keys and no recordings, but the data directory " +
+                           data + " already has sealed recordings (" + sealed +
+                           "): the database they belong to is missing or was replaced, and new "
+                           "keys would not match them. Restore the database from a backup, or "
+                           "`ccrec keys import` the key export into it, before starting\n");
 }
