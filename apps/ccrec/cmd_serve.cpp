@@ -139,20 +139,26 @@ sigset_t block_stop_signals() {
   return set;
 }
 
+// Writes `text` to `tmp`, checking every step.
+result<void> write_ready_tmp(const std::string& path, const std::string& tmp,
+                             const std::string& text) {
+  std::ofstream out{tmp};
+  out << text;
+  out.close();
+  if (!out)
+    return make_error("ready_file", "cannot write the ready file " + path + " (via " + tmp +
+                                        "): " + std::strerror(errno));
+  return {};
+}
+
 // A supervisor waits for the ready file; one that can never appear must
 // stop the start, not leave the supervisor waiting forever.
 result<void> write_ready_file(const std::string& path, const std::string& endpoint) {
   if (path.empty())
     return {};
   const auto tmp = path + ".tmp";
-  {
-    std::ofstream out{tmp};
-    out << endpoint << "\n";
-    out.close();
-    if (!out)
-      return make_error("ready_file", "cannot write the ready file " + path + " (via " + tmp +
-                                          "): " + std::strerror(errno));
-  }
+  if (auto ok = write_ready_tmp(path, tmp, endpoint + "\n"); !ok)
+    return ok;
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     return make_error("ready_file",
                       "cannot write the ready file " + path + ": " + std::strerror(errno));
@@ -160,12 +166,15 @@ result<void> write_ready_file(const std::string& path, const std::string& endpoi
 }
 
 // Before the engine starts: the ready file's directory must take a file.
+// The ready file itself is left alone: it may be another engine's, which
+// this one is about to find in its way.
 result<void> check_ready_file(const std::string& path) {
   if (path.empty())
     return {};
-  if (auto ok = write_ready_file(path, ""); !ok)
+  const auto tmp = path + ".tmp";
+  if (auto ok = write_ready_tmp(path, tmp, ""); !ok)
     return ok;
-  std::remove(path.c_str());
+  std::remove(tmp.c_str());
   return {};
 }
 
@@ -232,9 +241,8 @@ int run_serve(const serve_options& opts) {
       "engine stopped: {} recordings started, {} failed; CTI: {} messages received, {} "
       "rejected; media: {} datagrams, dropped {} invalid, {} late, {} duplicate, {} foreign "
       "SSRC, {} after their call ended",
-      status.recordings_started, status.recordings_failed, status.cti_received,
-      status.cti_rejected, m.packets, m.invalid, m.late, m.duplicates, m.foreign_ssrc,
-      m.after_end);
+      status.recordings_started, status.recordings_failed, status.cti_received, status.cti_rejected,
+      m.packets, m.invalid, m.late, m.duplicates, m.foreign_ssrc, m.after_end);
   return end_actor_system(std::move(sys), sig != 0 ? 0 : 1);
 }
 

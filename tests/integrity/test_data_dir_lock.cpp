@@ -74,12 +74,16 @@ TEST_CASE("ccrec serve refuses a data directory another serve uses; a killed one
   ccrec_process first{{"serve", "--config", config, "--ready-file", dir.file("ready-1")},
                       dir.file("serve-1.log")};
   REQUIRE(wait_until_file(dir.file("ready-1"), std::chrono::seconds{30}));
+  const auto first_ready = slurp(dir.file("ready-1"));
+  CHECK_THAT(first_ready, Catch::StartsWith("tcp://127.0.0.1:"));
 
-  auto second = run_ccrec(dir, {"serve", "--config", config, "--ready-file", dir.file("ready-2")});
+  // The same ready file, as a supervisor started twice would pass it.
+  auto second = run_ccrec(dir, {"serve", "--config", config, "--ready-file", dir.file("ready-1")});
   CHECK(second.code == 1);
   CHECK(second.err ==
         "ccrec serve: refusing to start: " + in_use(data, static_cast<long>(first.pid())) + "\n");
-  CHECK_FALSE(std::filesystem::exists(dir.file("ready-2")));
+  CHECK(slurp(dir.file("ready-1")) == first_ready);
+  CHECK_FALSE(std::filesystem::exists(dir.file("ready-1.tmp")));
   // The first engine's status file is its own still.
   CHECK_THAT(slurp(data + "/status.json"),
              Catch::Contains("\"pid\": " + std::to_string(first.pid())));
