@@ -5,7 +5,7 @@
 
 using namespace ccrec;
 
-TEST_CASE("a returned buffer comes back empty with its room; a large one is let go",
+TEST_CASE("a returned buffer comes back empty with its room, a large one is let go",
           "[batch_pool]") {
   // Drain whatever earlier tests left, so this one knows what is inside.
   while (batch_pool::kept() > 0)

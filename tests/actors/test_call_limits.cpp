@@ -21,7 +21,7 @@ cti_event offered_with(std::int64_t seq, const std::string& call_id, const std::
 
 }  // namespace
 
-TEST_CASE("a call id that ended is refused as duplicate_call; the first call's row stays",
+TEST_CASE("a call id that ended is refused as duplicate_call, the first call's row stays",
           "[engine][call_limits]") {
   temp_dir dir;
   auto cfg = test_config(dir);
@@ -80,7 +80,7 @@ TEST_CASE("beyond max_calls_in_progress a call_offered is refused as too_many_ca
   CHECK(run.eng->status().active_calls == 2);
 }
 
-TEST_CASE("a call without events for call_expiry_ms ends; its recording stops as expired",
+TEST_CASE("a call without events for call_expiry_ms ends, its recording stops as expired",
           "[engine][call_limits]") {
   temp_dir dir;
   auto cfg = test_config(dir);

@@ -76,7 +76,7 @@ void require_refusal(const json& reply, std::int64_t seq, const std::string& cod
 
 }  // namespace
 
-TEST_CASE("malformed CTI over ZeroMQ is refused once each; the link goes on", "[engine][zmq]") {
+TEST_CASE("malformed CTI over ZeroMQ is refused once each, the link goes on", "[engine][zmq]") {
   temp_dir dir;
   auto cfg = test_config(dir);
   cfg.cti_endpoint = "tcp://127.0.0.1:*";

@@ -46,7 +46,7 @@ TEST_CASE("an empty schedule list records every call under record-all", "[schedu
   }
 }
 
-TEST_CASE("the highest priority wins; config order breaks ties", "[schedule]") {
+TEST_CASE("the highest priority wins, config order breaks ties", "[schedule]") {
   auto low = make_schedule("low", "all", 1);
   auto tie_first = make_schedule("tie-first", "all", 5);
   auto tie_second = make_schedule("tie-second", "all", 5);
@@ -220,7 +220,7 @@ TEST_CASE("a declining percentage schedule lets a lower one decide", "[schedule]
   CHECK(sampled <= 3200);
 }
 
-TEST_CASE("on_demand never records by itself; on_demand() gives its limits", "[schedule]") {
+TEST_CASE("on_demand never records by itself, on_demand() gives its limits", "[schedule]") {
   auto demand = make_schedule("supervisor", "on_demand", 100);
   demand.screen = true;
   demand.min_seconds = 3;

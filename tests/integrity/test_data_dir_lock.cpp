@@ -23,7 +23,7 @@ std::string in_use(const std::string& dir, long pid) {
 
 }  // namespace
 
-TEST_CASE("a second engine on a data directory refuses; after stop it starts",
+TEST_CASE("a second engine on a data directory refuses, after stop it starts",
           "[integrity][lock]") {
   temp_dir dir;
   auto cfg = test_config(dir);
@@ -66,7 +66,7 @@ TEST_CASE("data_dir_lock: held until released, moved with its object", "[integri
         "cannot open " + dir.file("no/such/dir") + "/ccrec.lock: No such file or directory");
 }
 
-TEST_CASE("ccrec serve refuses a data directory another serve uses; a killed one frees it",
+TEST_CASE("ccrec serve refuses a data directory another serve uses, a killed one frees it",
           "[integrity][lock][cli]") {
   temp_dir dir;
   const auto data = dir.file("data");

@@ -126,7 +126,7 @@ TEST_CASE("a new installation still starts and makes its first key", "[integrity
   CHECK(s.active_key_id == 1);
 }
 
-TEST_CASE("a database file deleted under a running engine shows as down; rows wait in the journal",
+TEST_CASE("a database file deleted under a running engine shows as down, rows wait in the journal",
           "[integrity][missing-db]") {
   temp_dir dir;
   auto cfg = test_config(dir);

@@ -91,7 +91,7 @@ TEST_CASE("every command-line parse error exits 2 with CLI11's message", "[cli]"
   }
 }
 
-TEST_CASE("--help still exits 0", "[cli]") {
+TEST_CASE("ccrec --help still exits 0", "[cli]") {
   temp_dir dir;
   for (const auto& args :
        std::vector<std::vector<std::string>>{{"--help"}, {"keys", "--help"}, {"serve", "--help"}}) {
@@ -104,7 +104,7 @@ TEST_CASE("--help still exits 0", "[cli]") {
   }
 }
 
-TEST_CASE("--log-level takes its names in any case and refuses others", "[cli]") {
+TEST_CASE("ccrec --log-level takes its names in any case and refuses others", "[cli]") {
   temp_dir dir;
   auto loud = run(dir, {"serve", "--log-level", "loud"});
   CHECK(loud.code == 2);

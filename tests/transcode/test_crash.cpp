@@ -149,7 +149,7 @@ void transcode_in_child(const transcode_world& w, int kill_recording, int kill_s
   ::_exit(done.ok() && done->failed.empty() ? 0 : 4);
 }
 
-TEST_CASE("transcoder killed after every step of a recording loses nothing; a rerun finishes",
+TEST_CASE("transcoder killed after every step of a recording loses nothing, a rerun finishes",
           "[transcode][crash]") {
   for (int step = 1; step <= transcode_step_count; ++step) {
     for (int victim : {0, recordings_per_run - 1}) {
@@ -173,7 +173,7 @@ TEST_CASE("transcoder killed after every step of a recording loses nothing; a re
   }
 }
 
-TEST_CASE("transcoder killed at random moments loses nothing; a rerun finishes",
+TEST_CASE("transcoder killed at random moments loses nothing, a rerun finishes",
           "[transcode][crash]") {
   // Kill points spread over the time a whole run takes here.
   transcode_world cal;
@@ -308,7 +308,7 @@ void encrypt_in_child(legacy_world& w, int kill_file, int kill_step) {
   ::_exit(done.ok() && done->failed.empty() ? 0 : 4);
 }
 
-TEST_CASE("encrypt-existing killed after every step loses nothing; a rerun finishes",
+TEST_CASE("encrypt-existing killed after every step loses nothing, a rerun finishes",
           "[encrypt_existing][crash]") {
   for (int step = 1; step <= encrypt_step_count; ++step) {
     for (int victim : {0, 3}) {
@@ -324,7 +324,7 @@ TEST_CASE("encrypt-existing killed after every step loses nothing; a rerun finis
   }
 }
 
-TEST_CASE("encrypt-existing killed at random moments loses nothing; a rerun finishes",
+TEST_CASE("encrypt-existing killed at random moments loses nothing, a rerun finishes",
           "[encrypt_existing][crash]") {
   legacy_world cal;
   auto full = time_of([&] { cal.run_to_end(); });
