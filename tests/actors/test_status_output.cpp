@@ -15,54 +15,18 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/ccrec/status_file.hpp"
+#include "tests/support/program.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace ccrec;
-using ccrec::test::temp_dir;
+using namespace ccrec::test;
 
 namespace {
 
-struct run_result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in{path};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Runs ccrec with `args`, an empty environment and stdin from /dev/null.
-run_result run_ccrec(const temp_dir& dir, const std::vector<std::string>& args) {
-  const auto out_path = dir.file("stdout.txt");
-  const auto err_path = dir.file("stderr.txt");
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> argv{const_cast<char*>(CCREC_BIN)};
-    for (const auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    char* envp[] = {nullptr};
-    ::execve(CCREC_BIN, argv.data(), envp);
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  run_result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
+program_run run_ccrec(const temp_dir& dir, const std::vector<std::string>& args) {
+  return run_program(program_args{CCREC_BIN, args, {}}, dir.file("stdout.txt"),
+                     dir.file("stderr.txt"));
 }
 
 // A running engine's status with a distinct value in every counter.

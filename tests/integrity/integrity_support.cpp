@@ -25,41 +25,11 @@ constexpr int child_port_base = 50000;
 constexpr int child_port_slices = 500;
 constexpr int child_ports = 10;
 
-// In the child: stdin from /dev/null, stdout and stderr to files, then exec.
-[[noreturn]] void exec_ccrec(const std::vector<std::string>& args, const std::string& out_path,
-                             const std::string& err_path, const std::vector<std::string>& env) {
-  int in = ::open("/dev/null", O_RDONLY);
-  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  ::dup2(in, 0);
-  ::dup2(out, 1);
-  ::dup2(err, 2);
-  std::vector<char*> argv{const_cast<char*>(CCREC_BIN)};
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : env)
-    envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  ::execve(CCREC_BIN, argv.data(), envp.data());
-  ::_exit(127);
-}
-
-int exit_code_of(int status) {
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+program_args ccrec_args(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  return program_args{CCREC_BIN, args, env};
 }
 
 }  // namespace
-
-std::string slurp(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::size_t count_of(const std::string& haystack, const std::string& needle) {
   std::size_t n = 0;
@@ -81,25 +51,12 @@ bool wait_until_file(const std::string& path, std::chrono::milliseconds limit) {
 
 run_result run_ccrec(const temp_dir& dir, const std::vector<std::string>& args,
                      const std::vector<std::string>& env) {
-  const auto out_path = dir.file("run-stdout.txt");
-  const auto err_path = dir.file("run-stderr.txt");
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0)
-    exec_ccrec(args, out_path, err_path, env);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return run_result{exit_code_of(status), slurp(out_path), slurp(err_path)};
+  return run_program(ccrec_args(args, env), dir.file("run-stdout.txt"), dir.file("run-stderr.txt"));
 }
 
 ccrec_process::ccrec_process(const std::vector<std::string>& args, const std::string& log_path,
                              const std::vector<std::string>& env) {
-  pid_ = ::fork();
-  REQUIRE(pid_ >= 0);
-  if (pid_ == 0)
-    exec_ccrec(args, log_path, log_path, env);
+  pid_ = spawn_program(ccrec_args(args, env), log_path, log_path);
 }
 
 ccrec_process::~ccrec_process() {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/program.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace ccrec::test {
@@ -19,11 +20,7 @@ namespace ccrec::test {
 inline constexpr char integrity_secret_env[] =
     "CCREC_KEK_SECRET=ccrec actors test secret, not for production";
 
-struct run_result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using run_result = program_run;
 
 // Runs ccrec with `args` and exactly `env`, stdin from /dev/null; waits.
 run_result run_ccrec(const temp_dir& dir, const std::vector<std::string>& args,
@@ -48,7 +45,6 @@ class ccrec_process {
   bool reaped_ = false;
 };
 
-std::string slurp(const std::string& path);
 bool wait_until_file(const std::string& path, std::chrono::milliseconds limit);
 std::size_t count_of(const std::string& haystack, const std::string& needle);
 

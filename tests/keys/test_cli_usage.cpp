@@ -11,60 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/program.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace ccrec;
-using ccrec::test::temp_dir;
+using namespace ccrec::test;
 
 namespace {
 
-struct cli_run {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string read_all(int fd) {
-  std::string text;
-  char buf[4096];
-  ::lseek(fd, 0, SEEK_SET);
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
-    text.append(buf, static_cast<std::size_t>(n));
-  return text;
-}
-
 // Runs ccrec with `args`, an empty environment and stdin from /dev/null.
-cli_run run(const temp_dir& dir, const std::vector<std::string>& args) {
-  const auto out_path = dir.file("out.txt");
-  const auto err_path = dir.file("err.txt");
-  int out = ::open(out_path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-  int err = ::open(err_path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-  REQUIRE(out >= 0);
-  REQUIRE(err >= 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> argv{const_cast<char*>(CCREC_BIN)};
-    for (const auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    char* envp[] = {nullptr};
-    ::execve(CCREC_BIN, argv.data(), envp);
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  cli_run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_all(out);
-  r.err = read_all(err);
-  ::close(out);
-  ::close(err);
-  return r;
+program_run run(const temp_dir& dir, const std::vector<std::string>& args) {
+  return run_program(program_args{CCREC_BIN, args, {}}, dir.file("out.txt"), dir.file("err.txt"));
 }
 
 constexpr char help_hint[] = "Run with --help for more information.\n";

@@ -15,58 +15,21 @@
 #include <sstream>
 
 #include "tests/keys/keys_support.hpp"
+#include "tests/support/program.hpp"
 
 using namespace ccrec;
 using namespace ccrec::test;
 
 namespace {
 
-struct run_result {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  auto bytes = read_bytes(path);
-  return {bytes.begin(), bytes.end()};
-}
+using run_result = program_run;
 
 // Runs ccrec with exactly `env` as its environment, stdin from /dev/null.
 // `keep_fd` stays open in the child (for --kek-secret-fd).
 run_result run_ccrec(const temp_dir& dir, const std::vector<std::string>& args,
                      const std::vector<std::string>& env, int keep_fd = -1) {
-  const auto out_path = dir.file("stdout.txt");
-  const auto err_path = dir.file("stderr.txt");
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    if (keep_fd >= 0)
-      ::fcntl(keep_fd, F_SETFD, 0);
-    std::vector<char*> argv{const_cast<char*>(CCREC_BIN)};
-    for (const auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const auto& e : env)
-      envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    ::execve(CCREC_BIN, argv.data(), envp.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  run_result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
+  return run_program(program_args{CCREC_BIN, args, env, keep_fd}, dir.file("stdout.txt"),
+                     dir.file("stderr.txt"));
 }
 
 std::string config_file(const temp_dir& dir, const std::string& name, const std::string& db_uri,
@@ -259,15 +222,16 @@ TEST_CASE("ccrec keys export asks for the passphrase twice on a terminal, withou
   auto export_on_tty = [&](const std::string& path, const std::string& first,
                            const std::string& second, std::string& screen) {
     int master = -1;
+    // Built before fork: the child only execs (this process runs threads).
+    auto args = keys_cmd(cfg, {"export", "-o", path});
+    std::vector<char*> argv{const_cast<char*>(CCREC_BIN)};
+    for (const auto& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp{const_cast<char*>(secret_env.c_str()), nullptr};
     pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
     REQUIRE(pid >= 0);
     if (pid == 0) {
-      auto args = keys_cmd(cfg, {"export", "-o", path});
-      std::vector<char*> argv{const_cast<char*>(CCREC_BIN)};
-      for (const auto& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      std::vector<char*> envp{const_cast<char*>(secret_env.c_str()), nullptr};
       ::execve(CCREC_BIN, argv.data(), envp.data());
       ::_exit(127);
     }

@@ -22,6 +22,7 @@
 #include "media/raw_format.hpp"
 #include "media/rtp.hpp"
 #include "tests/support/pg_server.hpp"
+#include "tests/support/program.hpp"
 
 namespace ccrec::test {
 
@@ -303,31 +304,11 @@ std::string ccrec_binary() {
 }
 
 child_process::child_process(const std::vector<std::string>& argv, const std::string& log_path) {
-  // Everything the child needs is built before fork: after it, only
-  // async-signal-safe calls.
-  std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_strings = {std::string{"CCREC_KEK_SECRET="} + outage_kek_secret,
-                                          "PATH=/usr/bin:/bin", "LANG=C"};
-  std::vector<char*> env;
-  for (auto& e : env_strings)
-    env.push_back(e.data());
-  env.push_back(nullptr);
-
-  pid_ = ::fork();
-  if (pid_ < 0)
-    throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    ::execve(args[0], args.data(), env.data());
-    ::_exit(127);
-  }
+  program_args p;
+  p.binary = argv.at(0);
+  p.args.assign(argv.begin() + 1, argv.end());
+  p.env = {std::string{"CCREC_KEK_SECRET="} + outage_kek_secret, "PATH=/usr/bin:/bin", "LANG=C"};
+  pid_ = spawn_program(p, log_path, log_path);
 }
 
 child_process::~child_process() {
