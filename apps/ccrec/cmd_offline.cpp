@@ -149,15 +149,12 @@ int run_recordings(const list_options& opts) {
     }));
     return 0;
   }
-  std::cout << std::left << std::setw(48) << "RECORDING" << std::setw(24) << "CALL" << std::setw(7)
-            << "KIND" << std::setw(14) << "AGENT" << std::setw(22) << "START" << std::setw(9)
-            << "LENGTH" << std::setw(12) << "STATUS"
-            << "FILE\n";
+  std::vector<table_row> table;
   for (const auto& r : *rows)
-    std::cout << std::setw(48) << r.id << std::setw(24) << r.call_id << std::setw(7) << r.kind
-              << std::setw(14) << r.agent << std::setw(22) << format_time(r.started_ms)
-              << std::setw(9) << format_duration(r.started_ms, r.ended_ms) << std::setw(12)
-              << r.status << ctx->cfg.recordings_dir() + "/" + r.path << "\n";
+    table.push_back({r.id, r.call_id, r.kind, r.agent, format_time(r.started_ms),
+                     format_duration(r.started_ms, r.ended_ms), r.status,
+                     ctx->cfg.recordings_dir() + "/" + r.path});
+  print_table({"RECORDING", "CALL", "KIND", "AGENT", "START", "LENGTH", "STATUS", "FILE"}, table);
   std::cout << rows->size() << " recordings\n";
   return 0;
 }

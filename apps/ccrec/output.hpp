@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,5 +32,11 @@ nlohmann::json json_array(const Rows& rows, ToJson&& to_json) {
 
 // Prints `j` indented by two, as every --json option does.
 void print_json(const nlohmann::json& j);
+
+// Prints a table for people: each column as wide as its widest cell (ids
+// and paths vary in length, so no fixed width fits), two spaces between
+// columns, the last column unpadded.
+using table_row = std::vector<std::string>;
+void print_table(const table_row& headers, const std::vector<table_row>& rows);
 
 }  // namespace ccrec::app

@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "apps/ccrec/output.hpp"
 #include "apps/ccrec/status_file.hpp"
 #include "tests/support/program.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -96,4 +98,17 @@ TEST_CASE("ccrec status shows the CTI and media counters", "[status][cli]") {
   CHECK(shown.at("cti").at("rejected") == 5);
   CHECK(shown.at("media").at("invalid") == 3);
   CHECK(shown.at("media").at("foreign_ssrc") == 100);
+}
+
+TEST_CASE("ccrec tables size each column to its widest cell", "[status][cli]") {
+  std::ostringstream captured;
+  auto* before = std::cout.rdbuf(captured.rdbuf());
+  app::print_table({"ID", "CALL", "FILE"},
+                   {{"r1", "a-call-id-of-24-chars-xx", "/x/1"}, {"recording-2", "c", "/x/2"}});
+  std::cout.rdbuf(before);
+
+  CHECK(captured.str() ==
+        "ID           CALL                      FILE\n"
+        "r1           a-call-id-of-24-chars-xx  /x/1\n"
+        "recording-2  c                         /x/2\n");
 }
