@@ -317,6 +317,34 @@ result<void> check_database_uri(const std::string& uri) {
                     "unknown database scheme '" + log_safe(uri.substr(0, colon + 1)) + "'" + hint);
 }
 
+namespace {
+
+// Periods drive timers: zero or less would spin or never fire. Waits may be
+// zero (no wait) but not negative.
+result<void> check_intervals(const engine_config& cfg) {
+  const std::pair<const char*, std::int64_t> periods[] = {
+      {"flush_interval_ms", cfg.flush_interval_ms},
+      {"db_probe_interval_ms", cfg.db_probe_interval_ms},
+      {"cti_request_timeout_ms", cfg.cti_request_timeout_ms},
+      {"transcode_interval_ms", cfg.transcode_interval_ms}};
+  for (const auto& [name, value] : periods) {
+    if (value <= 0)
+      return make_error("bad_config",
+                        std::string{name} + " must be positive, not " + std::to_string(value));
+  }
+
+  const std::pair<const char*, std::int64_t> waits[] = {
+      {"late_grace_ms", cfg.late_grace_ms}, {"transcode_delay_ms", cfg.transcode_delay_ms}};
+  for (const auto& [name, value] : waits) {
+    if (value < 0)
+      return make_error("bad_config",
+                        std::string{name} + " must not be negative, not " + std::to_string(value));
+  }
+  return {};
+}
+
+}  // namespace
+
 result<void> validate_config(const engine_config& cfg) {
   static const std::set<std::string> modes = {"all", "percentage", "count", "on_demand"};
   static const std::set<std::string> directions = {"any", "inbound", "outbound", "internal"};
@@ -339,6 +367,8 @@ result<void> validate_config(const engine_config& cfg) {
     return make_error("bad_config", "call_expiry_ms must not be negative");
   if (cfg.media_port_high - cfg.media_port_low < 2)
     return make_error("bad_config", "the media port range needs at least 3 ports");
+  if (auto ok = check_intervals(cfg); !ok)
+    return ok;
   std::set<std::string> names;
   for (const auto& s : cfg.schedules) {
     if (s.name.empty())
@@ -355,6 +385,11 @@ result<void> validate_config(const engine_config& cfg) {
       return make_error("bad_config", "schedule '" + s.name + "': percentage must be 0-100");
     if (s.max_seconds < 0 || s.min_seconds < 0 || s.retention_days < 0 || s.count < 0)
       return make_error("bad_config", "schedule '" + s.name + "': negative limit");
+    if (s.max_seconds > 0 && s.min_seconds > s.max_seconds)
+      return make_error("bad_config", "schedule '" + s.name + "': min_seconds " +
+                                          std::to_string(s.min_seconds) + " is above max_seconds " +
+                                          std::to_string(s.max_seconds) +
+                                          ", so every recording would be discarded");
   }
   return validate_policies(cfg);
 }

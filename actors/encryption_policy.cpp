@@ -113,10 +113,6 @@ result<void> validate_policies(const engine_config& cfg) {
     return ok;
   if (cfg.metadata_xml.empty())
     return make_error("bad_config", "[engine]: metadata_xml must be off, plain or encrypted");
-  if (cfg.transcode_interval_ms <= 0)
-    return make_error("bad_config", "transcode_interval_ms must be positive");
-  if (cfg.transcode_delay_ms < 0)
-    return make_error("bad_config", "transcode_delay_ms must not be negative");
 
   std::set<std::string> names;
   for (const auto& p : cfg.pbx) {

@@ -1,6 +1,7 @@
 #include "apps/ccrec/options.hpp"
 
 #include <unistd.h>
+#include <limits>
 
 #include <cstdlib>
 #include <cstring>
@@ -28,7 +29,8 @@ void add_common_options(CLI::App& cmd, common_options& opts) {
                  "Database: sqlite:PATH or postgresql://... (default: sqlite:<data-dir>/ccrec.db)");
   cmd.add_option("--kek-secret-fd", opts.kek_secret_fd,
                  "Read the key-encrypting secret from this file descriptor instead of the "
-                 "CCREC_KEK_SECRET environment variable");
+                 "CCREC_KEK_SECRET environment variable")
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   // Any case is taken and turned into spdlog's name; anything else is a
   // usage error, since spdlog would read it as "off" and log nothing.
   cmd.add_option("--log-level", opts.log_level,

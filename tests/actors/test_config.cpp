@@ -328,3 +328,25 @@ TEST_CASE("call limits are read from [engine] and must not be negative", "[confi
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message == "call_expiry_ms must not be negative");
 }
+
+TEST_CASE("timer periods must be positive and waits not negative", "[config]") {
+  require_rejected("[engine]\nflush_interval_ms = -5\n",
+                   "flush_interval_ms must be positive, not -5");
+  require_rejected("[engine]\nflush_interval_ms = 0\n",
+                   "flush_interval_ms must be positive, not 0");
+  require_rejected("[engine]\ndb_probe_interval_ms = 0\n",
+                   "db_probe_interval_ms must be positive, not 0");
+  require_rejected("[engine]\ncti_request_timeout_ms = 0\n",
+                   "cti_request_timeout_ms must be positive, not 0");
+  require_rejected("[engine]\ntranscode_interval_ms = -1\n",
+                   "transcode_interval_ms must be positive, not -1");
+  require_rejected("[engine]\nlate_grace_ms = -1\n", "late_grace_ms must not be negative, not -1");
+  require_rejected("[engine]\ntranscode_delay_ms = -2\n",
+                   "transcode_delay_ms must not be negative, not -2");
+}
+
+TEST_CASE("a schedule whose minimum is above its maximum is refused", "[config]") {
+  require_rejected("[[schedule]]\nname = \"s\"\nmin_seconds = 100\nmax_seconds = 10\n",
+                   "schedule 's': min_seconds 100 is above max_seconds 10, so every recording "
+                   "would be discarded");
+}

@@ -38,6 +38,8 @@ TEST_CASE("every command-line parse error exits 2 with CLI11's message", "[cli]"
       {{"serve", "--cti", "tcp://127.0.0.1:1", "--cti", "tcp://127.0.0.1:2"},
        "--cti: At Most 1 required but received 2"},
       {{"play", "X"}, "--output is required"},
+      {{"keys", "list", "--kek-secret-fd", "-1"},
+       "--kek-secret-fd: Value -1 not in range 0 to 2147483647"},
   };
   for (const auto& [args, message] : cases) {
     INFO("args: " << args.size() << " " << (args.empty() ? "" : args[0]));
