@@ -299,15 +299,23 @@ result<export_summary> export_keys(storage::database& db, const crypto::secret_b
   return out;
 }
 
-result<import_summary> import_keys(storage::database& db, const std::string& path,
-                                   const crypto::secret_bytes& passphrase, const kek_source& kek,
-                                   const std::string& actor) {
+result<std::vector<crypto::exported_key>> open_export_file(const std::string& path,
+                                                           const crypto::secret_bytes& passphrase) {
   auto file = crypto::read_key_export_file(path);
   if (!file)
     return file.error();
   auto keys = crypto::open_key_export(*file, passphrase);
   if (!keys)
     return keys.error().with_context(path);
+  return keys;
+}
+
+result<import_summary> import_keys(storage::database& db, const std::string& path,
+                                   const crypto::secret_bytes& passphrase, const kek_source& kek,
+                                   const std::string& actor) {
+  auto keys = open_export_file(path, passphrase);
+  if (!keys)
+    return keys.error();
   auto existing = db.keys();
   if (!existing)
     return existing.error();

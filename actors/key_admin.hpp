@@ -105,6 +105,13 @@ struct import_summary {
 // some key is to be imported (deriving it may set up a new database).
 using kek_source = std::function<result<crypto::secret_bytes>()>;
 
+// Reads export file `path` and opens it with `passphrase`: the keys it
+// holds, or why not ("wrong_passphrase", "export_damaged", ... with the
+// path). `ccrec keys import` calls it alone first, so that a bad file fails
+// before anything is created.
+result<std::vector<crypto::exported_key>> open_export_file(const std::string& path,
+                                                           const crypto::secret_bytes& passphrase);
+
 // Restores the keys of export file `path` under their own ids, each
 // re-wrapped under this database's KEK. Keys already present (same id and
 // fingerprint) are skipped, so importing twice changes nothing. When the

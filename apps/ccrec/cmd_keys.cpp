@@ -253,12 +253,9 @@ result<void> ensure_data_dir(const common_options& opts) {
 result<void> check_export(const std::string& path, const crypto::secret_bytes& passphrase) {
   if (auto ok = crypto::initialise(); !ok)
     return ok.error();
-  auto file = crypto::read_key_export_file(path);
-  if (!file)
-    return file.error();
-  auto keys = crypto::open_key_export(*file, passphrase);
+  auto keys = open_export_file(path, passphrase);
   if (!keys)
-    return keys.error().with_context(path);
+    return keys.error();
   return {};
 }
 
