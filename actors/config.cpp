@@ -1,5 +1,7 @@
 #include "actors/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <limits>
 #include <set>
@@ -365,6 +367,12 @@ result<void> validate_config(const engine_config& cfg) {
     return make_error("bad_config", "max_calls_in_progress must not be negative");
   if (cfg.call_expiry_ms < 0)
     return make_error("bad_config", "call_expiry_ms must not be negative");
+  // An address inet_pton cannot read would leave the sockets bound to
+  // 0.0.0.0, every interface, rather than the one the operator named.
+  in_addr media_addr{};
+  if (::inet_pton(AF_INET, cfg.media_host.c_str(), &media_addr) != 1)
+    return make_error("bad_config", "media_host '" + log_safe(cfg.media_host) +
+                                        "' is not an IPv4 address (the media sockets are IPv4)");
   if (cfg.media_port_high - cfg.media_port_low < 2)
     return make_error("bad_config", "the media port range needs at least 3 ports");
   if (auto ok = check_intervals(cfg); !ok)

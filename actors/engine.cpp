@@ -1,7 +1,13 @@
 #include "actors/engine.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -54,6 +60,26 @@ struct engine::impl {
 };
 
 namespace {
+
+// Media ports are opened per call; a media_host that is not an address of
+// this machine would otherwise be found only when the first call is refused.
+result<void> check_media_host(const std::string& host) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return make_error("media_host",
+                      std::string{"cannot create a UDP socket: "} + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;  // any free port: this only asks whether the address is ours
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int why = errno;
+  ::close(fd);
+  if (rc != 0)
+    return make_error("media_host", "media_host " + host +
+                                        " cannot be bound on this machine: " + std::strerror(why));
+  return {};
+}
 
 result<void> make_private_dir(const std::string& path) {
   std::error_code ec;
@@ -363,6 +389,8 @@ void spawn_actors(engine::impl& e, loaded_keys keys, std::shared_ptr<cti_socket>
 
 result<std::unique_ptr<engine>> engine::start(caf::actor_system& sys, const engine_config& cfg) {
   if (auto ok = validate_config(cfg); !ok)
+    return ok.error();
+  if (auto ok = check_media_host(cfg.media_host); !ok)
     return ok.error();
   if (auto ok = make_private_dir(cfg.data_dir); !ok)
     return ok.error();

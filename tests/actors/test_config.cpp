@@ -350,3 +350,10 @@ TEST_CASE("a schedule whose minimum is above its maximum is refused", "[config]"
                    "schedule 's': min_seconds 100 is above max_seconds 10, so every recording "
                    "would be discarded");
 }
+
+TEST_CASE("a media_host that is not an IPv4 address is refused", "[config]") {
+  require_rejected("[engine]\nmedia_host = \"localhost\"\n",
+                   "media_host 'localhost' is not an IPv4 address (the media sockets are IPv4)");
+  require_rejected("[engine]\nmedia_host = \"::1\"\n",
+                   "media_host '::1' is not an IPv4 address (the media sockets are IPv4)");
+}

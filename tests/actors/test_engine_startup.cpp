@@ -151,3 +151,19 @@ TEST_CASE("a recording left unfinished by a crash is marked interrupted at start
   auto verified = verify_recording(path, ring, after.status);
   CHECK_FALSE(verified.ok());
 }
+
+TEST_CASE("an engine whose media_host is not an address of this machine does not start",
+          "[engine][startup]") {
+  temp_dir dir;
+  auto cfg = test_config(dir);
+  // TEST-NET-1 (RFC 5737): never assigned to a host. Binding only asks the
+  // kernel; nothing is sent.
+  cfg.media_host = "192.0.2.1";
+  actor_env env;
+  auto started = engine::start(env.sys(), cfg);
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.error().code == "media_host");
+  CHECK(started.error().message ==
+        "media_host 192.0.2.1 cannot be bound on this machine: Cannot assign requested address");
+  CHECK_FALSE(std::filesystem::exists(cfg.data_dir + "/ccrec.db"));
+}
