@@ -1,9 +1,8 @@
 #include "actors/db_watchdog.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -11,6 +10,7 @@
 #include "actors/db_worker.hpp"
 #include "actors/errors.hpp"
 #include "storage/database.hpp"
+#include "storage/file_identity.hpp"
 
 namespace ccrec {
 
@@ -42,9 +42,7 @@ struct watchdog_state {
   // engine's keys and rows came from: the database stays down until a
   // restart looks at it afresh.
   std::string file;
-  bool file_known = false;
-  dev_t file_dev = 0;
-  ino_t file_ino = 0;
+  std::optional<storage::file_identity> file_id;
 };
 
 using state_ptr = std::shared_ptr<watchdog_state>;
@@ -103,28 +101,27 @@ void start_probe(caf::event_based_actor* self, const state_ptr& st) {
 }
 
 void note_file(watchdog_state& st) {
-  struct stat now {};
-  if (st.file.empty() || ::stat(st.file.c_str(), &now) != 0)
-    return;
-  st.file_known = true;
-  st.file_dev = now.st_dev;
-  st.file_ino = now.st_ino;
+  if (!st.file.empty())
+    st.file_id = storage::file_identity::of(st.file);
 }
 
 // Why the file at the path is not the one the engine started on, or "".
 std::string file_problem(const watchdog_state& st) {
-  if (!st.file_known)
+  if (!st.file_id)
     return "";
-  struct stat now {};
-  if (::stat(st.file.c_str(), &now) != 0)
-    return "the SQLite database file " + st.file +
-           " was deleted while the engine ran; metadata waits in the journal. Restore the "
-           "file from a backup and restart the engine";
-  if (now.st_dev != st.file_dev || now.st_ino != st.file_ino)
-    return "the SQLite database file " + st.file +
-           " was replaced by another file while the engine ran; metadata waits in the "
-           "journal. Check the new file and restart the engine";
-  return "";
+  switch (st.file_id->at(st.file)) {
+    case storage::file_change::same:
+      return "";
+    case storage::file_change::deleted:
+      return "the SQLite database file " + st.file +
+             " was deleted while the engine ran; metadata waits in the journal. Restore the "
+             "file from a backup and restart the engine";
+    case storage::file_change::replaced:
+      break;
+  }
+  return "the SQLite database file " + st.file +
+         " was replaced by another file while the engine ran; metadata waits in the "
+         "journal. Check the new file and restart the engine";
 }
 
 void on_done(caf::event_based_actor* self, const state_ptr& st, std::uint64_t id) {
@@ -136,7 +133,7 @@ void on_done(caf::event_based_actor* self, const state_ptr& st, std::uint64_t id
   auto problem = file_problem(*st);
   if (problem.empty() && !outcome.ok())
     problem = outcome.error().message;
-  if (problem.empty() && !st->file_known)
+  if (problem.empty() && !st->file_id)
     note_file(*st);
   publish(self, *st, problem.empty(), problem);
   schedule_next(self, *st);

@@ -10,12 +10,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
 
 #include "common/hex.hpp"
 #include "storage/connection.hpp"
+#include "storage/file_identity.hpp"
 #include "storage/schema.hpp"
 
 namespace ccrec::storage {
@@ -196,9 +198,7 @@ struct database::impl {
   // SQLite: device and inode of the file this session opened. A session
   // keeps writing to a file deleted under it, where every row is lost, so
   // each statement first checks that the path still leads to this file.
-  bool file_known = false;
-  dev_t file_dev = 0;
-  ino_t file_ino = 0;
+  std::optional<file_identity> file;
 
   // ---- connection -------------------------------------------------------
 
@@ -217,26 +217,26 @@ struct database::impl {
   }
 
   void note_file() {
-    struct stat st {};
-    file_known = target.kind == backend_kind::sqlite3 && ::stat(target.shown.c_str(), &st) == 0;
-    file_dev = st.st_dev;
-    file_ino = st.st_ino;
+    file = target.kind == backend_kind::sqlite3 ? file_identity::of(target.shown) : std::nullopt;
   }
 
   // Fails with "db_unreachable" (the rows must wait in the journal) when the
   // file this session opened is no longer at its path.
   result<void> check_file() const {
-    if (!file_known)
+    if (!file)
       return {};
-    struct stat st {};
-    if (::stat(target.shown.c_str(), &st) != 0)
-      return make_error(kUnreachable, "the SQLite database file " + target.shown +
-                                          " was deleted while open (" + std::strerror(errno) +
-                                          "); restore it from a backup");
-    if (st.st_dev != file_dev || st.st_ino != file_ino)
-      return make_error(kUnreachable, "the SQLite database file " + target.shown +
-                                          " was replaced by another file while open");
-    return {};
+    switch (file->at(target.shown)) {
+      case file_change::same:
+        return {};
+      case file_change::deleted:
+        return make_error(kUnreachable, "the SQLite database file " + target.shown +
+                                            " was deleted while open (" + std::strerror(errno) +
+                                            "); restore it from a backup");
+      case file_change::replaced:
+        break;
+    }
+    return make_error(kUnreachable, "the SQLite database file " + target.shown +
+                                        " was replaced by another file while open");
   }
 
   result<void> connect() {
