@@ -44,10 +44,7 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   auto cfg = outage_config(dir, uri);
   cfg.db_timeout_ms = db_timeout.count();
   cfg.db_probe_interval_ms = probe_interval.count();
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
-  auto cm = eng->call_manager();
+  running_engine run{cfg};
   rtp_pump pump;
   std::int64_t seq = 0;
   std::map<std::string, std::string> recording_of;
@@ -55,9 +52,9 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   milliseconds worst{0};
 
   auto start = [&](const std::string& id) {
-    auto offered = send_cti(self, cm, call_offered(++seq, id, "inbound", "support"));
+    auto offered = send_cti(run.self, run.cm, call_offered(++seq, id, "inbound", "support"));
     REQUIRE(offered.reply.ok);
-    auto answered = send_cti(self, cm, call_answered(++seq, id, "agent-" + id));
+    auto answered = send_cti(run.self, run.cm, call_answered(++seq, id, "agent-" + id));
     REQUIRE(answered.reply.ok);
     REQUIRE(answered.reply.record);
     pump.start_call(id, answered.reply.media[0].port, answered.reply.media[1].port);
@@ -69,7 +66,7 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
       sent[id] = pump.stop_call(id)[0];
     std::this_thread::sleep_for(pump_settle);
     for (const auto& id : ids) {
-      auto r = send_cti(self, cm, call_event(++seq, "call_ended", id));
+      auto r = send_cti(run.self, run.cm, call_event(++seq, "call_ended", id));
       REQUIRE(r.reply.ok);
       worst = std::max(worst, r.took);
     }
@@ -81,7 +78,7 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
     start(first.back());
   }
   std::this_thread::sleep_for(seconds{1});
-  REQUIRE(eng->status().db_up);
+  REQUIRE(run.eng->status().db_up);
 
   pg.freeze();
   auto frozen_at = std::chrono::steady_clock::now();
@@ -91,7 +88,7 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   end({first.begin(), first.begin() + ended_during / 2});
 
   auto [down, seen_down] =
-      wait_status(*eng, detect_limit, [](const engine_status& s) { return !s.db_up; });
+      wait_status(*run.eng, detect_limit, [](const engine_status& s) { return !s.db_up; });
   auto detected_after =
       std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - frozen_at);
   REQUIRE(seen_down);
@@ -109,7 +106,7 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   CHECK(worst < max_reply);
 
   auto asked = std::chrono::steady_clock::now();
-  auto during = eng->status(seconds{5});
+  auto during = run.eng->status(seconds{5});
   CHECK(std::chrono::steady_clock::now() - asked < max_status);
   CHECK_FALSE(during.db_up);
   CHECK(during.metadata_pending > 0);
@@ -118,7 +115,7 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
 
   std::this_thread::sleep_until(frozen_at + frozen_for);
   pg.thaw();
-  auto [drained, seen_drained] = wait_status(*eng, recover_limit, [](const engine_status& s) {
+  auto [drained, seen_drained] = wait_status(*run.eng, recover_limit, [](const engine_status& s) {
     return s.db_up && s.metadata_pending == 0;
   });
   INFO("pending " << drained.metadata_pending << ", error " << drained.metadata_error);
@@ -127,8 +124,8 @@ TEST_CASE("a frozen database does not stop recording, and its rows land after th
   std::vector<std::string> rest(first.begin() + ended_during, first.end());
   rest.insert(rest.end(), second.begin(), second.end());
   end(rest);
-  eng->stop();
-  eng.reset();
+  run.eng->stop();
+  run.eng.reset();
 
   const std::size_t total = calls_before + started_during;
   auto rows = rows_exactly(uri, total);

@@ -73,11 +73,9 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
   auto uri = fresh_database("outage_load");
   temp_dir dir;
   auto cfg = outage_config(dir, uri);
-  actor_env env;
-  auto eng = start_engine(env.sys(), cfg);
-  caf::scoped_actor self{env.sys()};
+  running_engine run{cfg};
   rtp_pump pump;
-  call_driver calls{self, eng->call_manager(), pump};
+  call_driver calls{run.self, run.cm, pump};
 
   std::vector<std::string> first_wave;
   for (int i = 0; i < calls_before; ++i) {
@@ -85,7 +83,7 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
     calls.start(first_wave.back());
   }
   std::this_thread::sleep_for(seconds{2});
-  auto before = eng->status();
+  auto before = run.eng->status();
   CHECK(before.db_up);
   CHECK(before.active_recordings == calls_before);
 
@@ -93,7 +91,7 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
   pg.stop_immediate();
   auto outage_began = std::chrono::steady_clock::now();
   auto [down, seen_down] =
-      wait_status(*eng, detect_limit, [](const engine_status& s) { return !s.db_up; });
+      wait_status(*run.eng, detect_limit, [](const engine_status& s) { return !s.db_up; });
   REQUIRE(seen_down);
   CHECK_FALSE(down.db_reason.empty());
 
@@ -111,8 +109,9 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
   CHECK(calls.worst < max_reply);
 
   const std::int64_t running = calls_before - ended_during + started_during - short_during;
-  auto [during, settled] = wait_status(
-      *eng, detect_limit, [&](const engine_status& s) { return s.active_recordings == running; });
+  auto [during, settled] = wait_status(*run.eng, detect_limit, [&](const engine_status& s) {
+    return s.active_recordings == running;
+  });
   CHECK(settled);
   CHECK_FALSE(during.db_up);
   CHECK(during.active_calls == running);
@@ -124,13 +123,13 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
 
   auto outage = outage_duration();
   std::this_thread::sleep_until(outage_began + outage);
-  auto late = eng->status();
+  auto late = run.eng->status();
   CHECK_FALSE(late.db_up);
   CHECK(late.metadata_pending >= during.metadata_pending);
 
   pg.restart();
   auto back_at = std::chrono::steady_clock::now();
-  auto [drained, seen_drained] = wait_status(*eng, recover_limit, [](const engine_status& s) {
+  auto [drained, seen_drained] = wait_status(*run.eng, recover_limit, [](const engine_status& s) {
     return s.db_up && s.metadata_pending == 0;
   });
   INFO("last status: db_up " << drained.db_up << ", pending " << drained.metadata_pending
@@ -147,8 +146,8 @@ TEST_CASE("a 30 s PostgreSQL outage under load loses no call, file or row",
   std::vector<std::string> still_running(first_wave.begin() + ended_during, first_wave.end());
   still_running.insert(still_running.end(), second_wave.begin() + short_during, second_wave.end());
   calls.end(still_running);
-  eng->stop();
-  eng.reset();
+  run.eng->stop();
+  run.eng.reset();
 
   // Exactly one row per call and per recording: none missing, none twice.
   const std::size_t total = calls_before + started_during;
