@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -110,6 +111,21 @@ std::vector<std::uint8_t> rtp_packet(std::uint16_t seq, std::uint32_t timestamp,
 // A screen datagram: "CCSF", frame number and milliseconds (big-endian), bytes.
 std::vector<std::uint8_t> screen_datagram(std::uint32_t frame, std::uint32_t ms,
                                           const std::vector<std::uint8_t>& bytes);
+
+// Polls the engine's status until `pred` holds or `limit` passes; returns
+// the last status and whether `pred` held.
+template <class Pred>
+std::pair<engine_status, bool> wait_status(engine& e, std::chrono::milliseconds limit, Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto s = e.status(std::chrono::seconds{2});
+    if (pred(s))
+      return {s, true};
+    if (std::chrono::steady_clock::now() >= deadline)
+      return {s, false};
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+}
 
 // Polls the database until `id` has a row whose status is not "recording",
 // or the deadline passes (then nullopt).

@@ -140,13 +140,9 @@ TEST_CASE("a database file deleted under a running engine shows as down, rows wa
   REQUIRE(up.db_up);
 
   remove_database_files(dir.path());
-  engine_status s;
-  for (int i = 0; i < 100; ++i) {
-    s = e.eng->status();
-    if (!s.db_up)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
+  auto s = wait_status(*e.eng, std::chrono::seconds{10}, [](const engine_status& now) {
+             return !now.db_up;
+           }).first;
   REQUIRE_FALSE(s.db_up);
   CHECK(s.db_reason == "the SQLite database file " + dir.path() +
                            "/ccrec.db was deleted while the engine ran; metadata waits in the "
@@ -188,13 +184,9 @@ TEST_CASE("a database file replaced under a running engine shows as down",
     REQUIRE((*other)->migrate().ok());
   }
   std::filesystem::rename(dir.file("other.db"), dir.file("ccrec.db"));
-  engine_status s;
-  for (int i = 0; i < 100; ++i) {
-    s = e.eng->status();
-    if (!s.db_up)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
+  auto s = wait_status(*e.eng, std::chrono::seconds{10}, [](const engine_status& now) {
+             return !now.db_up;
+           }).first;
   REQUIRE_FALSE(s.db_up);
   CHECK(s.db_reason == "the SQLite database file " + dir.path() +
                            "/ccrec.db was replaced by another file while the engine ran; "

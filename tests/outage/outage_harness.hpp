@@ -75,21 +75,6 @@ struct timed_reply {
 // Sends one event to the call manager and waits (10 s at most) for its reply.
 timed_reply send_cti(caf::scoped_actor& self, const caf::actor& call_manager, const cti_event& ev);
 
-// Polls the engine's status until `pred` holds or `limit` passes; returns
-// the last status and whether `pred` held.
-template <class Pred>
-std::pair<engine_status, bool> wait_status(engine& e, milliseconds limit, Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    auto s = e.status(seconds{2});
-    if (pred(s))
-      return {s, true};
-    if (std::chrono::steady_clock::now() >= deadline)
-      return {s, false};
-    std::this_thread::sleep_for(milliseconds{100});
-  }
-}
-
 // ---------------------------------------------------------------------------
 // RTP media for many calls
 // ---------------------------------------------------------------------------
